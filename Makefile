@@ -1,0 +1,80 @@
+# diffexp: `make help` lists the targets. Everything installs itself into .venv on first use.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PROFILE ?= default
+LAUNCHER ?= submitit_local
+ARGS ?=
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo test test-fast lint train lr-find phase1 phase1b phase2 phase3 analyze \
+        dashboard pmt-selection bench lock clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
+	  awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+	@echo "  variables: PROFILE=smoke|default|cluster  LAUNCHER=submitit_local|submitit_slurm|basic  ARGS='extra overrides'"
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -c requirements.lock -e ".[dev]"
+	@touch $@
+
+install: $(VENV)/.installed ## create .venv and install diffexp with pinned dependencies
+
+demo: install ## the whole workflow at laptop scale: phase 1 -> analyze -> phase 2 -> phase 3
+	$(PY) -m diffexp.demo profile=$(PROFILE) $(ARGS)
+
+test: install ## run the test suite (slow, SLURM and all; a SLURM test skips without a cluster)
+	$(PY) -m pytest $(ARGS)
+
+test-fast: install ## the tests that take seconds (no subprocess sweeps)
+	$(PY) -m pytest -m "not slow and not slurm" $(ARGS)
+
+lint: install ## ruff check + format check
+	$(VENV)/bin/ruff check diffexp hydra_plugins tests
+	$(VENV)/bin/ruff format --check diffexp hydra_plugins tests
+
+train: install ## one training run with the default config (ARGS='optimizer.lr=5e-5 ...')
+	$(PY) -m diffexp.train profile=$(PROFILE) $(ARGS)
+
+lr-find: install ## LR range test: plot and suggested lr / cyclical bounds
+	$(PY) -m diffexp.train profile=$(PROFILE) trainer.lr_find=true experiment_name=lr_find $(ARGS)
+
+phase1: install ## phase 1: parallel, pruned Optuna search of lr, hidden_dim, t_emb_dim
+	$(PY) -m diffexp.train -m hydra/sweeper=optuna search=phase1 hydra/launcher=$(LAUNCHER) \
+	  profile=$(PROFILE) experiment_name=phase1 $(ARGS)
+
+phase1b: install ## staged search: the remaining hyperparameters with phase 1's best fixed
+	$(PY) -m diffexp.train -m hydra/sweeper=optuna search=phase1b hydra/launcher=$(LAUNCHER) \
+	  profile=$(PROFILE) experiment_name=phase1b $(ARGS)
+
+phase2: install ## phase 2: train phase 1's best trial to convergence (refine budget)
+	$(PY) -m diffexp.train best_of=phase1 trainer=refine profile=$(PROFILE) \
+	  experiment_name=phase2 $(ARGS)
+
+phase3: install ## phase 3: physics verification of the latest phase-2 model (plots, score)
+	$(PY) -m diffexp.verify run=latest visualize=true profile=$(PROFILE) $(ARGS)
+
+analyze: install ## rank the phase-1 study, importance, recommendations, plots
+	$(PY) -m diffexp.analyze $(ARGS)
+
+dashboard: install ## optuna-dashboard on the shared study storage (127.0.0.1:8080)
+	$(VENV)/bin/optuna-dashboard --host 127.0.0.1 --port 8080 sqlite:///outputs/optuna_study.db
+
+pmt-selection: install ## rank PMTs by Fisher information; Cramer-Rao curves vs random subsets
+	$(PY) -m diffexp.select_pmts $(ARGS)
+
+bench: install ## measure every speed claim side by side (ARGS='bench.size=smoke')
+	$(PY) -m diffexp.bench $(ARGS)
+
+lock: ## regenerate requirements.lock from a fresh venv (after changing a pin)
+	rm -rf /tmp/diffexp-lock && $(PYTHON) -m venv /tmp/diffexp-lock
+	/tmp/diffexp-lock/bin/pip install -q -e ".[dev]"
+	( sed -n '1,2p' requirements.lock; /tmp/diffexp-lock/bin/pip freeze --exclude-editable ) > requirements.lock.new
+	mv requirements.lock.new requirements.lock
+
+clean: ## remove outputs/ (runs, sweeps, study database, caches) but keep its README
+	find outputs -mindepth 1 ! -name README.md -exec rm -rf {} +

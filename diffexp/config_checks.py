@@ -1,0 +1,108 @@
+"""Refuse impossible configs before anything is trained or written, with one line that
+names the key, what it was and what is allowed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+
+class ConfigError(ValueError):
+    """A config value a user set that cannot work."""
+
+
+def _number(cfg: DictConfig, key: str, kind: type = float) -> Any:
+    value = OmegaConf.select(cfg, key, throw_on_missing=False)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(
+            f"{key}={value!r} has the wrong type: expected {'an integer' if kind is int else 'a number'}"
+        )
+    if kind is int and (isinstance(value, float) and not value.is_integer()):
+        raise ConfigError(f"{key}={value!r} has the wrong type: expected an integer")
+    return kind(value)
+
+
+def _choice(cfg: DictConfig, key: str, allowed: tuple[str, ...]) -> None:
+    value = OmegaConf.select(cfg, key)
+    if value not in allowed:
+        raise ConfigError(f"{key}={value!r} is not allowed; use one of: {', '.join(allowed)}")
+
+
+Check = tuple[str, type, Callable[[Any], bool], str]
+
+# key, type, predicate, allowed values in words
+_NUMERIC_CHECKS: tuple[Check, ...] = (
+    ("optimizer.lr", float, lambda v: v > 0, "a number > 0"),
+    ("optimizer.weight_decay", float, lambda v: v >= 0, "a number >= 0"),
+    ("optimizer.beta_1", float, lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    ("optimizer.beta_2", float, lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    ("optimizer.epsilon", float, lambda v: v > 0, "a number > 0"),
+    ("optimizer.gradient_clip", float, lambda v: v > 0, "a number > 0 or null"),
+    ("optimizer.accumulation_steps", int, lambda v: v >= 1, "an integer >= 1"),
+    ("model.hidden_dim", int, lambda v: v >= 1, "an integer >= 1"),
+    ("model.n_layers", int, lambda v: v >= 0, "an integer >= 0"),
+    ("model.t_emb_dim", int, lambda v: v >= 2 and v % 2 == 0, "an even integer >= 2"),
+    ("model.dropout", float, lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    ("diffusion.n_steps", int, lambda v: v >= 2, "an integer >= 2"),
+    ("trainer.epochs", int, lambda v: v >= 1, "an integer >= 1"),
+    ("trainer.steps_per_epoch", int, lambda v: v >= 1, "an integer >= 1"),
+    ("trainer.batch_size", int, lambda v: v >= 1, "an integer >= 1"),
+    ("trainer.checkpoint_every_epochs", int, lambda v: v >= 1, "an integer >= 1"),
+    ("trainer.early_stopping.patience", int, lambda v: v >= 1, "an integer >= 1 or null"),
+    ("trainer.lr_find_steps", int, lambda v: v >= 10, "an integer >= 10"),
+    ("trainer.lr_find_min_lr", float, lambda v: v > 0, "a number > 0"),
+    ("validation.n_batches", int, lambda v: v >= 1, "an integer >= 1"),
+    ("validation.batch_size_factor", int, lambda v: v >= 1, "an integer >= 1"),
+    ("data.val_fraction", float, lambda v: 0 < v < 1, "a number in (0, 1)"),
+    ("runtime.threads", int, lambda v: v >= 1, "an integer >= 1 or null"),
+)
+
+
+def find_targets(node: Any, path: str = "") -> list[str]:
+    """Every `_target_` key in the job config: diffexp builds its objects from names, so a
+    `_target_` can only be an attempt to make Hydra instantiate something arbitrary."""
+    found = []
+    if isinstance(node, DictConfig):
+        for key in node.keys():
+            child_path = f"{path}.{key}" if path else str(key)
+            if key == "_target_":
+                found.append(child_path)
+            else:
+                found.extend(find_targets(node._get_node(key), child_path))
+    return found
+
+
+def validate_config(cfg: DictConfig) -> None:
+    """Raise ConfigError for the first impossible value."""
+    targets = find_targets(cfg)
+    if targets:
+        raise ConfigError(
+            f"{targets[0]} is refused: diffexp configs never instantiate classes from config; "
+            "choose a config group option instead (e.g. model=mlp)"
+        )
+    for key, kind, predicate, allowed in _NUMERIC_CHECKS:
+        value = _number(cfg, key, kind)
+        if value is not None and not predicate(value):
+            raise ConfigError(f"{key}={value!r} is out of range; allowed: {allowed}")
+    for key, allowed in (
+        ("optimizer.name", ("adam", "adamw")),
+        ("schedule.name", ("constant", "cosine", "cyclical", "cosine_restarts")),
+        ("precision.policy", ("float32", "mixed_bfloat16", "mixed_float16")),
+        ("validation.mode", ("fast", "naive")),
+        ("diffusion.beta_schedule", ("linear", "cosine")),
+    ):
+        _choice(cfg, key, allowed)
+    if cfg.optimizer.name == "adam" and float(cfg.optimizer.weight_decay) != 0:
+        raise ConfigError(
+            "optimizer.weight_decay is set but optimizer=adam ignores it; use optimizer=adamw"
+        )
+    batch, accumulation = int(cfg.trainer.batch_size), int(cfg.optimizer.accumulation_steps)
+    if batch % accumulation:
+        raise ConfigError(
+            f"trainer.batch_size={batch} must be divisible by "
+            f"optimizer.accumulation_steps={accumulation} (micro-batch = batch / steps)"
+        )

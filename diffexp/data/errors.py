@@ -1,0 +1,7 @@
+"""The one exception the data layer raises for mistakes a user can fix."""
+
+from __future__ import annotations
+
+
+class DataError(ValueError):
+    """A data config key or data file is wrong; the message names it and says what to do."""

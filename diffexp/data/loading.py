@@ -1,0 +1,115 @@
+"""`load_events`: one entry point for every data source, with a cache for simulated events."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig
+
+from diffexp.data.config import require, to_plain
+from diffexp.data.errors import DataError
+from diffexp.data.events import EventSet
+from diffexp.data.npz_source import load_npz_events
+from diffexp.data.selection import apply_pmt_selection
+from diffexp.data.simulator import simulate_events
+
+# Keys that do not change which events are simulated: they are applied after the cache.
+_KEYS_NOT_IN_HASH = ("val_fraction", "pmt_selection", "n_pmts_kept")
+# Bump when the simulator's output for the same config changes, so old caches are not reused.
+_SIMULATOR_VERSION = 1
+
+
+def _numbers_as_float(value: Any) -> Any:
+    """1 and 1.0 mean the same event config (`energy_min_mev=1` on the command line)."""
+    if isinstance(value, dict):
+        return {key: _numbers_as_float(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_numbers_as_float(item) for item in value]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def simulation_cache_key(data_cfg: Mapping[str, Any] | DictConfig) -> str:
+    """A stable hash of everything in the data config that shapes the simulated events."""
+    cfg = {k: v for k, v in to_plain(data_cfg).items() if k not in _KEYS_NOT_IN_HASH}
+    canonical = {"config": _numbers_as_float(cfg), "version": _SIMULATOR_VERSION}
+    text = json.dumps(canonical, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _write_atomically(path: Path, events: EventSet, meta: dict[str, Any]) -> None:
+    """Write to a temporary file and rename: parallel trials never read half a cache file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(
+                handle,
+                charges=events.charges,
+                conditions=events.conditions,
+                condition_names=np.array(events.condition_names),
+                meta=np.array(json.dumps(meta, sort_keys=True)),
+            )
+        os.chmod(tmp_name, 0o644)  # mkstemp makes it private; the cache is shared by jobs
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def _read_cache(path: Path) -> EventSet | None:
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return EventSet(
+                archive["charges"],
+                archive["conditions"],
+                tuple(str(n) for n in archive["condition_names"]),
+            )
+    except (OSError, ValueError, KeyError):
+        return None  # unreadable or foreign: simulate again and overwrite it
+
+
+def cached_simulation(
+    data_cfg: Mapping[str, Any] | DictConfig, cache_dir: str | Path | None
+) -> EventSet:
+    """Simulated events (all PMTs) from the cache, or simulated and cached now."""
+    cfg = to_plain(data_cfg)
+    n_events, seed = int(require(cfg, "n_events")), int(require(cfg, "seed"))
+    if cache_dir is None:
+        return simulate_events(cfg, n_events, seed)
+    key = simulation_cache_key(cfg)
+    path = Path(cache_dir) / f"simulated_{key}.npz"
+    if path.is_file():
+        events = _read_cache(path)
+        if events is not None:
+            return events
+    events = simulate_events(cfg, n_events, seed)
+    meta = {k: v for k, v in cfg.items() if k not in _KEYS_NOT_IN_HASH}
+    _write_atomically(path, events, {"key": key, "data": meta})
+    return events
+
+
+def load_events(data_cfg: Mapping[str, Any] | DictConfig, cache_dir: str | Path | None) -> EventSet:
+    """The events of `data_cfg` (simulated or from .npz), with its PMT selection applied.
+
+    Simulated events are cached in `cache_dir` (None: no cache) as
+    `simulated_<hash>.npz`, the hash taken over the resolved data config minus the keys
+    that do not change the events (val_fraction, pmt_selection, n_pmts_kept).
+    """
+    cfg = to_plain(data_cfg)
+    source = cfg.get("source")
+    if source == "simulated":
+        events = cached_simulation(cfg, cache_dir)
+    elif source == "npz":
+        events = load_npz_events(cfg)
+    else:
+        raise DataError(f"data.source={source!r} is unknown: use data=simulated or data=npz")
+    return apply_pmt_selection(events, cfg)

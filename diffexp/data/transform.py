@@ -1,0 +1,121 @@
+"""Normalisation between physical events and the values the model trains on.
+
+Charges span orders of magnitude (0 to hundreds of PE), so they are log1p-compressed and
+then standardised per PMT; conditions are standardised per column. The fitted statistics
+are saved with a run (`data_transform.json`) so generated events can be decoded later.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from diffexp.data.events import EventSet
+
+_FORMAT_VERSION = 1
+
+
+def _floored_std(values: np.ndarray, min_std: float) -> np.ndarray:
+    return np.maximum(values.std(axis=0), min_std)
+
+
+@dataclass(frozen=True, eq=False)
+class EventTransform:
+    """Per-PMT log1p standardisation of charges and per-column standardisation of conditions.
+
+    `min_std` floors every standard deviation so a PMT that never fires (constant 0)
+    maps to 0 instead of dividing by zero.
+    """
+
+    charge_mean: np.ndarray  # [n_pmt], of log1p(charge)
+    charge_std: np.ndarray  # [n_pmt], of log1p(charge), >= min_std
+    condition_mean: np.ndarray  # [k]
+    condition_std: np.ndarray  # [k], >= min_std
+    condition_names: tuple[str, ...]
+    min_std: float
+
+    @classmethod
+    def fit(cls, events: EventSet, min_std: float = 1e-3) -> EventTransform:
+        """Statistics of the training events (fit on train only, never on validation)."""
+        log_charges = np.log1p(events.charges.astype(np.float64))
+        conditions = events.conditions.astype(np.float64)
+        return cls(
+            charge_mean=log_charges.mean(axis=0),
+            charge_std=_floored_std(log_charges, min_std),
+            condition_mean=conditions.mean(axis=0),
+            condition_std=_floored_std(conditions, min_std),
+            condition_names=events.condition_names,
+            min_std=float(min_std),
+        )
+
+    @property
+    def n_pmt(self) -> int:
+        return int(self.charge_mean.shape[0])
+
+    def encode_charges(self, charges: np.ndarray) -> np.ndarray:
+        """PE charges [..., n_pmt] -> model values (float32)."""
+        encoded = (np.log1p(np.asarray(charges, np.float64)) - self.charge_mean) / self.charge_std
+        return encoded.astype(np.float32)
+
+    def decode_charges(self, x: np.ndarray) -> np.ndarray:
+        """Model values [..., n_pmt] -> PE charges (float32, clipped to >= 0)."""
+        log_charges = np.asarray(x, np.float64) * self.charge_std + self.charge_mean
+        return np.maximum(np.expm1(log_charges), 0.0).astype(np.float32)
+
+    def encode_conditions(self, conditions: np.ndarray) -> np.ndarray:
+        """Physical conditions [..., k] -> model values (float32)."""
+        encoded = (np.asarray(conditions, np.float64) - self.condition_mean) / self.condition_std
+        return encoded.astype(np.float32)
+
+    def decode_conditions(self, x: np.ndarray) -> np.ndarray:
+        """Model values [..., k] -> physical conditions (float32)."""
+        return (np.asarray(x, np.float64) * self.condition_std + self.condition_mean).astype(
+            np.float32
+        )
+
+    def encode(self, events: EventSet) -> tuple[np.ndarray, np.ndarray]:
+        """(encoded charges, encoded conditions) of an EventSet."""
+        return self.encode_charges(events.charges), self.encode_conditions(events.conditions)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format_version": _FORMAT_VERSION,
+            "charge_transform": "log1p_standardize",
+            "charge_mean": self.charge_mean.tolist(),
+            "charge_std": self.charge_std.tolist(),
+            "condition_mean": self.condition_mean.tolist(),
+            "condition_std": self.condition_std.tolist(),
+            "condition_names": list(self.condition_names),
+            "min_std": self.min_std,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EventTransform:
+        if data.get("format_version") != _FORMAT_VERSION:
+            raise ValueError(
+                f"data transform format {data.get('format_version')!r} is not "
+                f"{_FORMAT_VERSION}: re-create it by training with this version of diffexp"
+            )
+        return cls(
+            charge_mean=np.asarray(data["charge_mean"], np.float64),
+            charge_std=np.asarray(data["charge_std"], np.float64),
+            condition_mean=np.asarray(data["condition_mean"], np.float64),
+            condition_std=np.asarray(data["condition_std"], np.float64),
+            condition_names=tuple(data["condition_names"]),
+            min_std=float(data["min_std"]),
+        )
+
+    def save(self, path: str | Path) -> Path:
+        """Write JSON (a run keeps it as data_transform.json); returns the path."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=1))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> EventTransform:
+        return cls.from_dict(json.loads(Path(path).read_text()))

@@ -1,0 +1,68 @@
+"""Process-wide setup that must happen before TensorFlow runs its first op: thread pools,
+seeds and the dtype policy. Parallel trials each get their share of the cores, so they don't
+fight over them (DIFFEXP_THREADS is set by the sweeper, SLURM_CPUS_PER_TASK by SLURM)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+
+log = logging.getLogger(__name__)
+
+# Quieter TensorFlow: must be set before the first `import tensorflow`.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def thread_count(configured: int | None) -> int:
+    """The threads this job may use: config, then the sweeper's share, then SLURM, then all."""
+    if configured:
+        return int(configured)
+    for variable in ("DIFFEXP_THREADS", "SLURM_CPUS_PER_TASK"):
+        value = os.environ.get(variable, "")
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def configure_threads(configured: int | None) -> int:
+    import tensorflow as tf
+
+    threads = thread_count(configured)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(min(2, threads))
+    except RuntimeError:
+        # The runtime is already initialised (e.g. a second run in one process): keep it.
+        log.debug("TensorFlow threads already fixed; keeping them")
+    return threads
+
+
+def seed_everything(seed: int) -> None:
+    import keras
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed)
+    keras.utils.set_random_seed(seed)
+
+
+def gpu_available() -> bool:
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def configure_precision(policy: str, force: bool) -> str:
+    """Set Keras' global dtype policy; float16 without a GPU falls back to float32 (it is
+    emulated on CPUs and only slows training down) unless `precision.force=true`."""
+    import keras
+
+    if policy == "mixed_float16" and not force and not gpu_available():
+        log.warning(
+            "precision=mixed_float16 needs a GPU; none found, falling back to float32 "
+            "(set precision.force=true to use it anyway)"
+        )
+        policy = "float32"
+    keras.mixed_precision.set_global_policy(policy)
+    return policy

@@ -1,0 +1,108 @@
+"""`python -m diffexp.train [overrides]`: compose the config, train one model, write its
+artifacts into the Hydra run folder and return the best validation loss (the objective the
+sweeper minimizes). With `-m hydra/sweeper=optuna` every trial of a study runs through here.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+import diffexp.runtime  # noqa: F401 - sets TensorFlow's log level before it is imported
+from diffexp import runtime
+from diffexp.cli import precheck_or_exit
+from diffexp.config_checks import validate_config
+from diffexp.training.results import TrainResult
+
+log = logging.getLogger("diffexp.train")
+
+
+def run_directory() -> Path:
+    if HydraConfig.initialized():
+        return Path(HydraConfig.get().runtime.output_dir)
+    raise RuntimeError("run_directory() is only known inside a Hydra job")
+
+
+def train(cfg: DictConfig, run_dir: Path, reporter=None) -> TrainResult:
+    """Train one model as configured; artifacts go to run_dir."""
+    from diffexp.training.session import TrainingSession
+
+    session = TrainingSession(cfg, Path(run_dir))
+    return session.run(reporter)
+
+
+def lr_range_test(cfg: DictConfig, run_dir: Path) -> float:
+    from diffexp.training.session import TrainingSession
+
+    return TrainingSession(cfg, Path(run_dir)).lr_range_test()
+
+
+def _job(cfg: DictConfig) -> float:
+    validate_config(cfg)
+    run_dir = run_directory()
+    runtime.configure_threads(cfg.runtime.threads)
+    if cfg.trainer.lr_find:
+        return lr_range_test(cfg, run_dir)
+    from diffexp.tuning.job import TrialJob
+
+    objective = TrialJob.from_config(cfg, run_dir).run(
+        lambda reporter: train(cfg, run_dir, reporter)
+    )
+    if not math.isfinite(objective):
+        log.warning("objective is not finite: %s", objective)
+    return objective
+
+
+@hydra.main(config_path="../conf", config_name="config")
+def main(cfg: DictConfig) -> float:
+    return _job(cfg)
+
+
+def expand_best_of(argv: list[str]) -> list[str]:
+    """`best_of=<study>`: put the study's best trial's parameters before the user's own
+    overrides (the user's win), so phase 2 trains exactly what phase 1 found."""
+    names = [arg.split("=", 1)[1] for arg in argv if arg.startswith("best_of=")]
+    if not names or names[-1] in ("null", ""):
+        return argv
+    from diffexp.cli import compose_checked
+    from diffexp.config_checks import ConfigError
+    from diffexp.tuning.best_trial import StudyError, best_trial_overrides
+
+    try:
+        base = compose_checked([a for a in argv if not a.startswith("-")])
+        overrides, provenance = best_trial_overrides(names[-1], str(base.paths.study_storage))
+    except (StudyError, ConfigError) as error:
+        print(f"diffexp: error: {error}", file=sys.stderr)
+        sys.exit(2)
+    given = {arg.split("=", 1)[0].lstrip("+~") for arg in argv if "=" in arg}
+    study_args = [f"{key}={value}" for key, value in overrides.items() if key not in given]
+    log.info(
+        "best_of=%s: trial %s (value %s): %s",
+        names[-1],
+        provenance["trial_number"],
+        provenance["value"],
+        " ".join(study_args),
+    )
+    print(
+        f"diffexp: training the best trial #{provenance['trial_number']} of study "
+        f"{provenance['study_name']!r}: {' '.join(study_args)}",
+        file=sys.stderr,
+    )
+    return study_args + [f"best_of_trial={provenance['trial_number']}"] + argv
+
+
+def cli() -> None:
+    argv = expand_best_of(sys.argv[1:])
+    precheck_or_exit(argv)
+    sys.argv = sys.argv[:1] + argv
+    main()
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,79 @@
+"""Resumable checkpoints: everything needed to continue a run exactly (nanoGPT's rule):
+model weights, optimizer state, the data/noise RNG, step, epoch and the early-stopping
+state. Stored as a Keras weights file, a plain `.npz` of arrays (no pickle) and a JSON
+file, written into a temporary folder and renamed, so a kill never leaves half a checkpoint.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from diffexp.io_utils import atomic_write_json, read_json
+
+LAST_CHECKPOINT = "last_checkpoint"
+BEST_WEIGHTS = "best_model.weights.h5"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, truncated or does not match the configured model."""
+
+
+@dataclass
+class TrainingState:
+    epoch: int = 0  # epochs completed
+    step: int = 0  # optimizer steps completed
+    best_val_loss: float = float("inf")
+    best_epoch: int = 0
+    epochs_without_improvement: int = 0
+    training_time_seconds: float = 0.0
+
+
+def save_checkpoint(
+    run_dir: Path, model, optimizer, rng: tf.random.Generator, state: TrainingState
+) -> None:
+    final = Path(run_dir) / LAST_CHECKPOINT
+    staging = Path(run_dir) / f".{LAST_CHECKPOINT}.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    model.save_weights(staging / "model.weights.h5")
+    arrays = {f"optimizer_{i}": v.numpy() for i, v in enumerate(optimizer.variables)}
+    arrays["rng_state"] = rng.state.numpy()
+    np.savez(staging / "optimizer.npz", **arrays)
+    atomic_write_json(staging / "state.json", asdict(state))
+    old = Path(run_dir) / f".{LAST_CHECKPOINT}.old"
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        final.rename(old)
+    staging.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def has_checkpoint(run_dir: Path) -> bool:
+    return (Path(run_dir) / LAST_CHECKPOINT / "state.json").exists()
+
+
+def load_checkpoint(run_dir: Path, model, optimizer, rng: tf.random.Generator) -> TrainingState:
+    folder = Path(run_dir) / LAST_CHECKPOINT
+    try:
+        state = TrainingState(**read_json(folder / "state.json"))
+        model.load_weights(folder / "model.weights.h5")
+        optimizer.build(model.trainable_variables)
+        with np.load(folder / "optimizer.npz", allow_pickle=False) as arrays:
+            values = [arrays[f"optimizer_{i}"] for i in range(len(optimizer.variables))]
+            rng.state.assign(arrays["rng_state"])
+        for variable, value in zip(optimizer.variables, values, strict=True):
+            if tuple(variable.shape) != value.shape:
+                raise ValueError(f"optimizer variable {variable.path}: shape {value.shape}")
+            variable.assign(value)
+    except Exception as error:  # noqa: BLE001 - any failure means the checkpoint is unusable
+        raise CheckpointError(
+            f"checkpoint {folder} is truncated or does not match the configured model "
+            f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}); "
+            "start a new run or fix the config to match it"
+        ) from error
+    return state

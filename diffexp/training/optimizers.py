@@ -1,0 +1,45 @@
+"""Optimizer construction from the `optimizer` group, using Keras' own features: global-norm
+clipping, decoupled weight decay, `gradient_accumulation_steps`, and LossScaleOptimizer for
+float16."""
+
+from __future__ import annotations
+
+import keras
+from keras.optimizers.schedules import LearningRateSchedule
+from omegaconf import DictConfig
+
+from diffexp.training.schedules import PerOptimizerStep
+
+OPTIMIZER_NAMES = ("adam", "adamw")
+
+
+def build_optimizer(
+    optimizer_cfg: DictConfig, schedule: LearningRateSchedule, loss_scaling: bool
+) -> keras.optimizers.Optimizer:
+    accumulation = int(optimizer_cfg.accumulation_steps)
+    common = {
+        "learning_rate": PerOptimizerStep(schedule, accumulation),
+        "beta_1": float(optimizer_cfg.beta_1),
+        "beta_2": float(optimizer_cfg.beta_2),
+        "epsilon": float(optimizer_cfg.epsilon),
+        "global_clipnorm": (
+            float(optimizer_cfg.gradient_clip) if optimizer_cfg.gradient_clip else None
+        ),
+        "gradient_accumulation_steps": accumulation if accumulation > 1 else None,
+    }
+    name = str(optimizer_cfg.name)
+    if name == "adam":
+        optimizer = keras.optimizers.Adam(**common)
+    elif name == "adamw":
+        optimizer = keras.optimizers.AdamW(weight_decay=float(optimizer_cfg.weight_decay), **common)
+    else:
+        raise ValueError(f"optimizer.name={name!r}: use one of {', '.join(OPTIMIZER_NAMES)}")
+    if loss_scaling:
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+def current_learning_rate(optimizer: keras.optimizers.Optimizer) -> float:
+    """The LR the next optimizer step will use."""
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    return float(inner._get_current_learning_rate())

@@ -1,0 +1,69 @@
+"""Per-epoch and per-run records: metrics.jsonl (one JSON line per epoch) and the
+training curves plot. Field names follow the project's original note."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from diffexp.io_utils import atomic_write_text  # noqa: E402
+
+METRICS_FILE = "metrics.jsonl"
+SUMMARY_FILE = "training_summary.json"
+CURVES_FILE = "training_curves.png"
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    path = Path(run_dir) / METRICS_FILE
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                break  # a line cut by a kill: everything after it is untrusted
+    return rows
+
+
+def truncate_metrics(run_dir: Path, last_epoch: int) -> None:
+    """Keep the epochs a resumed run has checkpointed; later lines will be recomputed."""
+    rows = [row for row in read_metrics(run_dir) if row["epoch"] <= last_epoch]
+    atomic_write_text(Path(run_dir) / METRICS_FILE, "".join(json.dumps(r) + "\n" for r in rows))
+
+
+def append_metrics(run_dir: Path, row: dict[str, Any]) -> None:
+    with open(Path(run_dir) / METRICS_FILE, "a") as handle:
+        handle.write(json.dumps(row) + "\n")
+        handle.flush()
+
+
+def plot_training_curves(run_dir: Path) -> Path | None:
+    rows = read_metrics(run_dir)
+    if not rows:
+        return None
+    epochs = [r["epoch"] for r in rows]
+    fig, (loss_ax, lr_ax) = plt.subplots(1, 2, figsize=(10, 4))
+    loss_ax.plot(epochs, [r["train_loss"] for r in rows], "o-", label="train")
+    loss_ax.plot(epochs, [r["val_loss"] for r in rows], "s-", label="validation")
+    loss_ax.set(xlabel="epoch", ylabel="noise-prediction MSE", title="Loss")
+    loss_ax.set_yscale("log")
+    loss_ax.legend()
+    loss_ax.grid(alpha=0.3)
+    lr_ax.plot(epochs, [r["learning_rate"] for r in rows], "o-", color="tab:green")
+    lr_ax.set(xlabel="epoch", ylabel="learning rate (end of epoch)", title="Learning rate")
+    lr_ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path = Path(run_dir) / CURVES_FILE
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+    return path

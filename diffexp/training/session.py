@@ -1,0 +1,160 @@
+"""One training run from config to artifacts: data, transform, trainer, summary. Kept apart
+from the Hydra entrypoint so tests and the benchmark can run it in-process."""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from diffexp import runtime
+from diffexp.data import EventTransform, load_events, train_val_split
+from diffexp.io_utils import atomic_write_json
+from diffexp.training import checkpoints, environment, records
+from diffexp.training.results import DivergedError, TrainResult
+
+log = logging.getLogger(__name__)
+
+TRANSFORM_FILE = "data_transform.json"
+
+
+class RunFolderInUse(ValueError):
+    """The run folder already holds a run that this one would overwrite."""
+
+
+def stop_reason_of(error: BaseException) -> str:
+    if isinstance(error, DivergedError):
+        return "diverged"
+    if type(error).__name__ == "TrialPruned":
+        return "pruned"
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted"
+    return "failed"
+
+
+class TrainingSession:
+    def __init__(self, cfg: DictConfig, run_dir: Path) -> None:
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.resume = bool(cfg.trainer.resume)
+        self._check_run_folder()
+        self.precision = runtime.configure_precision(
+            str(cfg.precision.policy), bool(cfg.precision.force)
+        )
+        runtime.seed_everything(int(cfg.seed))
+        events = load_events(cfg.data, cfg.paths.cache_dir)
+        train_events, val_events = train_val_split(
+            events, float(cfg.data.val_fraction), int(cfg.data.seed)
+        )
+        transform_path = self.run_dir / TRANSFORM_FILE
+        if self.resume and transform_path.exists():
+            self.transform = EventTransform.load(transform_path)
+        else:
+            self.transform = EventTransform.fit(train_events)
+            self.transform.save(transform_path)
+        self.train_arrays = self.transform.encode(train_events)
+        self.val_arrays = self.transform.encode(val_events)
+        self.n_train, self.n_val = train_events.n_events, val_events.n_events
+
+    def _check_run_folder(self) -> None:
+        has_checkpoint = checkpoints.has_checkpoint(self.run_dir)
+        if self.resume and not has_checkpoint:
+            raise RunFolderInUse(
+                f"trainer.resume=true but {self.run_dir} has no checkpoint; pass "
+                "hydra.run.dir=<the folder of the run to continue>"
+            )
+        if not self.resume and (has_checkpoint or (self.run_dir / records.METRICS_FILE).exists()):
+            raise RunFolderInUse(
+                f"{self.run_dir} already holds a run; pass trainer.resume=true to continue it "
+                "or choose another hydra.run.dir"
+            )
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+
+    def build_trainer(self, lr_schedule=None):
+        from diffexp.training.trainer import Trainer
+
+        return Trainer(
+            self.cfg, *self.train_arrays, *self.val_arrays, self.run_dir, lr_schedule=lr_schedule
+        )
+
+    def run(self, reporter=None) -> TrainResult:
+        trainer = self.build_trainer()
+        try:
+            result = trainer.fit(reporter=reporter, resume=self.resume)
+        except BaseException as error:
+            self.write_summary(trainer, stop_reason_of(error), error)
+            raise
+        self.write_summary(trainer, result.stop_reason)
+        return result
+
+    def write_summary(self, trainer, stop_reason: str, error: BaseException | None = None) -> dict:
+        rows = records.read_metrics(self.run_dir)
+        best = min(rows, key=lambda r: r["val_loss"]) if rows else None
+        summary = {
+            "experiment_name": self.cfg.experiment_name,
+            "stop_reason": stop_reason,
+            "error": str(error).splitlines()[0] if error is not None and str(error) else None,
+            "best_val_loss": best["val_loss"] if best else None,
+            "best_epoch": best["epoch"] if best else None,
+            "final_train_loss": rows[-1]["train_loss"] if rows else None,
+            "final_val_loss": rows[-1]["val_loss"] if rows else None,
+            "epochs_completed": rows[-1]["epoch"] if rows else 0,
+            "training_time": rows[-1]["training_time_seconds"] if rows else 0.0,
+            "mean_samples_per_second": (
+                float(np.mean([r["samples_per_second"] for r in rows])) if rows else None
+            ),
+            "parameter_count": trainer.parameter_count,
+            "n_train_events": self.n_train,
+            "n_val_events": self.n_val,
+            "precision": self.precision,
+            "hyperparameters": {
+                "optimizer": OmegaConf.to_container(self.cfg.optimizer, resolve=True),
+                "model": OmegaConf.to_container(self.cfg.model, resolve=True),
+                "schedule": OmegaConf.to_container(self.cfg.schedule, resolve=True),
+                "batch_size": int(self.cfg.trainer.batch_size),
+            },
+            "best_of": self._provenance(),
+            "package_versions": environment.package_versions(),
+            "git_commit": environment.git_commit(),
+            "hardware": environment.hardware(),
+        }
+        atomic_write_json(self.run_dir / records.SUMMARY_FILE, summary)
+        return summary
+
+    def _provenance(self) -> dict | None:
+        if not self.cfg.best_of:
+            return None
+        return {
+            "study_name": self.cfg.best_of,
+            "storage": self.cfg.paths.study_storage,
+            "trial_number": self.cfg.best_of_trial,
+        }
+
+    def lr_range_test(self) -> float:
+        from diffexp.training import lr_finder
+        from diffexp.training.schedules import exponential_ramp
+
+        n_steps = int(self.cfg.trainer.lr_find_steps)
+        min_lr = float(self.cfg.trainer.lr_find_min_lr)
+        max_lr = float(self.cfg.trainer.lr_find_max_lr)
+        trainer = self.build_trainer(lr_schedule=exponential_ramp(min_lr, max_lr, n_steps))
+        lrs = min_lr * (max_lr / min_lr) ** (np.arange(n_steps) / n_steps)
+        tried, losses = lr_finder.run_range_test(trainer, lrs)
+        suggestion = lr_finder.suggest(tried, losses)
+        lr_finder.write_report(self.run_dir, tried, losses, suggestion)
+        log.info(
+            "LR range test: suggested optimizer.lr=%.3g; cyclical bounds %.3g .. %.3g (plot: %s)",
+            suggestion["lr"],
+            suggestion["cyclical_base_lr"],
+            suggestion["cyclical_max_lr"],
+            self.run_dir / "lr_find.png",
+        )
+        print(
+            f"suggested: optimizer.lr={suggestion['lr']:.3g}  schedule=cyclical with "
+            f"base {suggestion['cyclical_base_lr']:.3g}, max {suggestion['cyclical_max_lr']:.3g}"
+        )
+        value = suggestion["min_smoothed_loss"]
+        return value if math.isfinite(value) else float("inf")

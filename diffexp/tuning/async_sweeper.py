@@ -1,0 +1,289 @@
+"""diffexp's Optuna sweep: the official search space and config, asynchronous slots, pruning.
+
+The official `OptunaSweeperImpl` asks `n_jobs` trials, launches them as one batch and waits
+for the slowest. Here each of `n_jobs` slots is a thread that asks one trial, launches it
+alone (`launcher.launch([overrides])`, which the submitit launchers support from several
+threads) and asks the next the moment it ends, so no trial waits for a batch. Each trial's
+overrides carry `tuning.study_name`, `tuning.storage` and `tuning.trial_number`, so the job
+(`diffexp.tuning.job.TrialJob`) reports every epoch to its trial and can be pruned.
+
+The job records its own final state; the sweeper only finishes trials a job could not: a
+task that returned a value without telling the storage (COMPLETE), or a job that died or
+raised before it could (FAIL, with the launcher's reason in user attr `fail_reason`).
+
+The search space parsing, sampler handling and trial configuration are the official ones,
+reused by subclassing (hydra-optuna-sweeper is pinned to 1.4.0rc3).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, cast
+
+import optuna
+from hydra.core.utils import JobStatus
+from hydra_plugins.hydra_optuna_sweeper._impl import (
+    OptunaSweeperImpl,
+    create_params_from_overrides,
+)
+from omegaconf import DictConfig
+from optuna.storages import BaseStorage
+from optuna.trial import TrialState
+
+from diffexp.tuning.best_trial import best_trial_overrides, hydra_value
+from diffexp.tuning.job import FAIL_REASON_ATTR
+from diffexp.tuning.pruners import PRUNER_ATTR, build_pruner, pruner_config_to_dict
+from diffexp.tuning.resources import launcher_kind, set_trial_threads, slots_for
+from diffexp.tuning.storage import create_storage, retry_on_lock, storage_kind
+from diffexp.tuning.sweep_summary import build_summary, format_summary, write_results
+
+log = logging.getLogger(__name__)
+
+STALE_REASON = "left RUNNING by a sweep that stopped before the trial ended"
+
+
+@dataclass
+class _SweepState:
+    """Shared between slot threads; every access holds `lock`."""
+
+    to_run: int
+    allowed_failures: float
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    launched: list[int] = field(default_factory=list)
+    failures: int = 0
+    stopped: bool = False
+
+
+class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
+    """The sweep logic behind `hydra_plugins.diffexp_sweeper.sweeper.DiffexpOptunaSweeper`."""
+
+    def __init__(
+        self,
+        *,
+        pruner: DictConfig | dict[str, Any] | None,
+        cap_n_jobs_to_cores: bool,
+        fix_best_of: str | None,
+        **official: Any,
+    ) -> None:
+        super().__init__(**official)
+        self.pruner_config = pruner_config_to_dict(pruner)
+        self.pruner = build_pruner(self.pruner_config)
+        self.cap_n_jobs_to_cores = cap_n_jobs_to_cores
+        self.fix_best_of = fix_best_of
+
+    # ---- search space -------------------------------------------------------------------
+
+    def _search_space(self, arguments: list[str]) -> tuple[dict, dict, list[str]]:
+        self._process_searchspace_config()
+        params_conf = self._parse_sweeper_params_config() + list(arguments)
+        params_conf = self._best_of_overrides(params_conf) + params_conf
+        distributions, fixed_params, fixed_overrides = create_params_from_overrides(params_conf)
+        for name in fixed_params:
+            distributions.pop(name, None)
+        if isinstance(self.sampler, functools.partial) and (
+            self.sampler.func == optuna.samplers.GridSampler
+        ):
+            grid = {k: self._to_grid_sampler_choices(d) for k, d in distributions.items()}
+            self.sampler = self.sampler(grid)
+            n_grid = 1
+            for choices in grid.values():
+                n_grid *= len(choices)
+            self.n_trials = min(self.n_trials, n_grid)
+            log.info("n_trials=%d: the grid has %d points", self.n_trials, n_grid)
+        if not distributions and self.custom_search_space_extender is None:
+            raise ValueError(
+                "empty search space: hydra.sweeper.params has no interval/choice/range; "
+                "pick one with search=phase1 or add e.g. hydra.sweeper.params.optimizer.lr="
+                "'tag(log, interval(1e-5, 1e-2))'"
+            )
+        return distributions, fixed_params, fixed_overrides
+
+    def _best_of_overrides(self, params_conf: list[str]) -> list[str]:
+        """Staged search: the best trial of study `fix_best_of`, minus keys searched here."""
+        if not self.fix_best_of:
+            return []
+        overrides, provenance = best_trial_overrides(self.fix_best_of, str(self.storage))
+        taken = {item.split("=", 1)[0].lstrip("+~") for item in params_conf}
+        fixed = {k: v for k, v in overrides.items() if k not in taken}
+        log.info("fixed from study '%s' trial %s: %s", self.fix_best_of,
+                 provenance.get("trial_number"), fixed)
+        self._fixed_provenance = {**provenance, "overrides": fixed}
+        return [f"{key}={value}" for key, value in fixed.items()]
+
+    # ---- study --------------------------------------------------------------------------
+
+    def _open_study(self) -> tuple[optuna.Study, BaseStorage]:
+        if not self.storage:
+            raise ValueError(
+                "hydra.sweeper.storage is null: trial jobs report to the study through a shared "
+                "storage; set it, e.g. hydra.sweeper.storage=sqlite:///outputs/optuna_study.db"
+            )
+        storage = create_storage(self.storage)
+        directions = self._get_directions()
+        study = retry_on_lock(
+            lambda: optuna.create_study(
+                study_name=self.study_name,
+                storage=storage,
+                sampler=self.sampler,
+                pruner=self.pruner,
+                directions=cast(list[Literal["minimize", "maximize"]], directions),
+                load_if_exists=True,
+            )
+        )
+        study.set_user_attr(PRUNER_ATTR, self.pruner_config)
+        if getattr(self, "_fixed_provenance", None):
+            study.set_user_attr("fixed_from", self._fixed_provenance)
+        self._fail_stale_trials(study, storage)
+        return study, storage
+
+    @staticmethod
+    def _fail_stale_trials(study: optuna.Study, storage: BaseStorage) -> None:
+        """A trial still RUNNING when a sweep starts belongs to a sweep that died: FAIL it."""
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,
+                                                                TrialState.WAITING)):
+            storage.set_trial_user_attr(trial._trial_id, FAIL_REASON_ATTR, STALE_REASON)
+            study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+            log.warning("trial %d was %s", trial.number, STALE_REASON)
+
+    # ---- sweep --------------------------------------------------------------------------
+
+    def sweep(self, arguments: list[str]) -> None:
+        assert self.config is not None and self.launcher is not None
+        if self.storage:
+            self.storage = _absolute_storage_url(str(self.storage))
+        space = self._search_space(arguments)
+        study, storage = self._open_study()
+        finished = sum(t.state.is_finished() for t in study.get_trials(deepcopy=False))
+        to_run = max(0, self.n_trials - finished)
+        log.info("study '%s' in %s: %d finished trials, %d to run (n_trials=%d), pruner %s",
+                 study.study_name, self.storage, finished, to_run, self.n_trials,
+                 type(self.pruner).__name__)
+        state = _SweepState(to_run=to_run, allowed_failures=self.max_failure_rate * to_run)
+        if to_run:
+            kind = launcher_kind(self.launcher)
+            slots = min(slots_for(self.n_jobs, kind, self.cap_n_jobs_to_cores), to_run)
+            set_trial_threads(slots, kind)
+            self._run_slots(study, storage, space, state, slots)
+        summary = build_summary(study, str(self.storage), state.launched)
+        write_results(Path(str(self.config.hydra.sweep.dir)), study, summary)
+        text = format_summary(summary)
+        log.info("sweep summary written to %s/sweep_summary.yaml", self.config.hydra.sweep.dir)
+        print(text, flush=True)
+        if state.stopped:
+            raise RuntimeError(
+                f"sweep stopped: {state.failures} of {len(state.launched)} trials failed, more "
+                f"than hydra.sweeper.max_failure_rate={self.max_failure_rate} of {to_run}; see "
+                f"fail_reason in {self.config.hydra.sweep.dir}/sweep_summary.yaml"
+            )
+
+    def _run_slots(self, study, storage, space, state: _SweepState, slots: int) -> None:
+        if slots == 1:
+            self._slot(study, storage, space, state)
+            return
+        threads = [
+            threading.Thread(target=self._slot, args=(study, storage, space, state),
+                             name=f"trial-slot-{i}", daemon=True)
+            for i in range(slots)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    def _slot(self, study, storage, space, state: _SweepState) -> None:
+        """One slot: ask a trial, run it, record it, repeat until the sweep has enough."""
+        while (item := self._next_trial(study, space, state)) is not None:
+            trial, overrides = item
+            failed = self._run_trial(study, storage, trial, overrides)
+            with state.lock:
+                state.failures += failed
+                if state.failures > state.allowed_failures and not state.stopped:
+                    state.stopped = True
+                    log.error("%d trials failed (max_failure_rate=%s): launching no more",
+                              state.failures, self.max_failure_rate)
+
+    def _next_trial(self, study, space, state: _SweepState):
+        with state.lock:  # study.ask and the sampler are not thread-safe
+            if state.stopped or len(state.launched) >= state.to_run:
+                return None
+            trial = retry_on_lock(study.ask)
+            state.launched.append(trial.number)
+            self._configure_trials([trial], *space)  # official: suggest + fixed user attrs
+            overrides = self._trial_overrides(trial, *space)
+        overrides += [
+            f"tuning.study_name={_quoted(study.study_name)}",
+            f"tuning.storage={_quoted(str(self.storage))}",
+            f"tuning.trial_number={trial.number}",
+        ]
+        return trial, overrides
+
+    @staticmethod
+    def _trial_overrides(trial, distributions, fixed_params, fixed_overrides) -> list[str]:
+        """Like the official overrides, but each value rendered so Hydra parses it back."""
+        searched = [f"{k}={hydra_value(v)}" for k, v in trial.params.items()]
+        fixed = [f"{k}={v}" for k, v in fixed_params.items()]  # already override strings
+        return searched + fixed + list(fixed_overrides)
+
+    def _run_trial(self, study, storage: BaseStorage, trial, overrides: list[str]) -> bool:
+        """Launch one trial; finish it in the storage if its job could not. True if FAIL."""
+        error: BaseException | None = None
+        value: Any = None
+        try:
+            result = self.launcher.launch([overrides], initial_job_idx=trial.number)[0]
+            if result.status == JobStatus.COMPLETED:
+                value = result.return_value
+            else:
+                error = result._return_value  # the exception the task raised
+        except Exception as exc:  # the job's process died or could not be started
+            error = exc
+        frozen = retry_on_lock(lambda: storage.get_trial(trial._trial_id))
+        if not frozen.state.is_finished():
+            frozen = self._finish_for_job(study, storage, trial, value, error)
+        log.info("trial %d %s value=%s", trial.number, frozen.state.name, frozen.value)
+        return frozen.state == TrialState.FAIL
+
+    def _finish_for_job(self, study, storage, trial, value, error):
+        if error is None:
+            try:
+                number = float(value)
+                retry_on_lock(lambda: study.tell(trial.number, number))
+                return storage.get_trial(trial._trial_id)
+            except (TypeError, ValueError) as exc:
+                error = ValueError(f"return value must be float-castable, got {value!r}: {exc}")
+        reason = _reason(error)
+        retry_on_lock(lambda: storage.set_trial_user_attr(trial._trial_id, FAIL_REASON_ATTR,
+                                                          reason))
+        retry_on_lock(lambda: study.tell(trial.number, state=TrialState.FAIL,
+                                         skip_if_finished=True))
+        log.warning("trial %d failed: %s", trial.number, reason)
+        return storage.get_trial(trial._trial_id)
+
+
+def _reason(error: BaseException | None) -> str:
+    name = type(error).__name__
+    text = (str(error).strip() or name).splitlines()
+    first = next((line for line in text if line.strip()), name)
+    if "UncompletedJobError" in name or "FailedJobError" in name:
+        return f"process died: {name}: {first}"
+    return f"{name}: {first}"
+
+
+def _quoted(value: str) -> str:
+    """Single-quote a value for Hydra's override parser (URLs contain ':' and '/')."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _absolute_storage_url(url: str) -> str:
+    """Make a relative SQLite path or journal path absolute, so every job finds the same file."""
+    kind = storage_kind(url)
+    if kind == "journal":
+        return str(Path(url).resolve())
+    if kind == "sqlite" and url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        path = url[len("sqlite:///") :]
+        if path and path != ":memory:":
+            return "sqlite:///" + str(Path(path).resolve())
+    return url

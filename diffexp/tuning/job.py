@@ -1,0 +1,180 @@
+"""One trial of a sweep, seen from inside its job: report, prune, and record how it ended.
+
+The train entrypoint wraps its training in `TrialJob.from_config(cfg, run_dir).run(...)`.
+For a plain run (`tuning.trial_number` null) that is just `train(cfg, run_dir, None)`.
+For a sweep trial the job owns its trial's final state in the shared storage:
+
+- success: COMPLETE with `best_val_loss`;
+- `optuna.TrialPruned` from the reporter: PRUNED (Optuna keeps the last reported value);
+- `DivergedError`: FAIL with user attr `fail_reason` "diverged: …";
+- any other exception: FAIL with `fail_reason` "<ExceptionType>: <message>".
+
+Failures are re-raised after they are recorded, so Hydra's job log and the sweeper both see
+them. A job that dies without getting here (killed, out of memory) leaves its trial RUNNING;
+the sweeper then marks it FAIL with the reason it got from the launcher.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from omegaconf import DictConfig
+from optuna.trial import TrialState
+
+from diffexp.training.results import DivergedError, TrainResult
+from diffexp.tuning.pruners import PRUNER_ATTR, build_pruner
+from diffexp.tuning.reporter import Reporter, TrialReporter
+from diffexp.tuning.storage import create_storage, retry_on_lock
+from diffexp.tuning.trial_record import TRIAL_FILE, trial_record, write_json_atomic
+
+log = logging.getLogger(__name__)
+
+FAIL_REASON_ATTR = "fail_reason"  # trial user attr naming why a trial is FAIL
+
+
+@dataclass
+class TrialJob:
+    """A training job, optionally bound to trial `trial_number` of a study in `storage`."""
+
+    run_dir: Path
+    study_name: str | None = None
+    storage: str | None = None
+    trial_number: int | None = None
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig, run_dir: Path) -> TrialJob:
+        """Read `cfg.tuning`; a plain run (trial_number null) gives a job that only trains."""
+        tuning = cfg.get("tuning") or {}
+        number = tuning.get("trial_number")
+        if number is None:
+            return cls(run_dir=Path(run_dir))
+        if not tuning.get("study_name") or not tuning.get("storage"):
+            raise ValueError(
+                "tuning.trial_number is set but tuning.study_name or tuning.storage is null; "
+                "these three are set by the sweeper, leave them all null for a plain run"
+            )
+        return cls(Path(run_dir), str(tuning.study_name), str(tuning.storage), int(number))
+
+    def run(self, train_fn: Callable[[Reporter | None], TrainResult]) -> float:
+        """Train and return the objective (best validation loss; last reported if pruned)."""
+        if self.trial_number is None:
+            return float(train_fn(None).best_val_loss)
+        study, trial = self._load_trial()
+        reporter = TrialReporter(trial)
+        started = time.monotonic()
+        try:
+            result = train_fn(reporter)
+        except optuna.TrialPruned:
+            return self._pruned(study, reporter, time.monotonic() - started)
+        except DivergedError as exc:
+            self._failed(study, reporter, f"diverged: {exc}", time.monotonic() - started)
+            raise
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {_first_line(exc)}"
+            self._failed(study, reporter, reason, time.monotonic() - started)
+            raise
+        value = float(result.best_val_loss)
+        if not math.isfinite(value):
+            reason = f"diverged: best_val_loss is {value}"
+            self._failed(study, reporter, reason, time.monotonic() - started)
+            raise DivergedError(result.best_epoch, 0, value)
+        retry_on_lock(lambda: study.tell(self.trial_number, value))
+        self._write(study, reporter, "COMPLETE", _result_fields(result))
+        return value
+
+    def _load_trial(self) -> tuple[optuna.Study, optuna.Trial]:
+        assert self.study_name is not None and self.storage is not None
+        assert self.trial_number is not None
+        storage = create_storage(self.storage)
+        study_id = retry_on_lock(lambda: storage.get_study_id_from_name(self.study_name))
+        attrs = retry_on_lock(lambda: storage.get_study_user_attrs(study_id))
+        pruner = build_pruner(attrs.get(PRUNER_ATTR) or {"_target_": "optuna.pruners.NopPruner"})
+        # The job never samples: a RandomSampler keeps Trial construction cheap for any sampler.
+        study = optuna.load_study(
+            study_name=self.study_name,
+            storage=storage,
+            pruner=pruner,
+            sampler=optuna.samplers.RandomSampler(),
+        )
+        trial_id = retry_on_lock(
+            lambda: storage.get_trial_id_from_study_id_trial_number(study_id, self.trial_number)
+        )
+        return study, optuna.Trial(study, trial_id)
+
+    def _pruned(self, study: optuna.Study, reporter: TrialReporter, seconds: float) -> float:
+        retry_on_lock(lambda: study.tell(self.trial_number, state=TrialState.PRUNED))
+        results = {"best_val_loss": _best(reporter), "training_time_seconds": seconds}
+        self._write(study, reporter, "PRUNED", results, pruned_at_epoch=reporter.pruned_at_epoch)
+        log.info("trial %d pruned at epoch %s", self.trial_number, reporter.pruned_at_epoch)
+        return float(reporter.last_value if reporter.last_value is not None else math.nan)
+
+    def _failed(
+        self, study: optuna.Study, reporter: TrialReporter, reason: str, seconds: float
+    ) -> None:
+        number = self.trial_number
+        assert number is not None
+        retry_on_lock(lambda: reporter.trial.set_user_attr(FAIL_REASON_ATTR, reason))
+        retry_on_lock(lambda: study.tell(number, state=TrialState.FAIL))
+        results = {"best_val_loss": _best(reporter), "training_time_seconds": seconds}
+        self._write(study, reporter, "FAIL", results, fail_reason=reason)
+        log.error("trial %d failed: %s", number, reason)
+
+    def _write(
+        self,
+        study: optuna.Study,
+        reporter: TrialReporter,
+        state: str,
+        results: dict[str, Any],
+        *,
+        pruned_at_epoch: int | None = None,
+        fail_reason: str | None = None,
+    ) -> None:
+        assert self.trial_number is not None
+        record = trial_record(
+            trial_number=self.trial_number,
+            study_name=study.study_name,
+            state=state,
+            hyperparameters=_task_overrides(),
+            params=dict(reporter.trial.params),
+            results=results,
+            intermediate_values=reporter.values,
+            pruned_at_epoch=pruned_at_epoch,
+            fail_reason=fail_reason,
+        )
+        write_json_atomic(self.run_dir / TRIAL_FILE, record)
+
+
+def _result_fields(result: TrainResult) -> dict[str, Any]:
+    return {
+        "best_val_loss": result.best_val_loss,
+        "best_epoch": result.best_epoch,
+        "final_train_loss": result.final_train_loss,
+        "training_time_seconds": result.training_time_seconds,
+        "epochs_completed": result.epochs_completed,
+        "stop_reason": result.stop_reason,
+    }
+
+
+def _best(reporter: TrialReporter) -> float | None:
+    return min(reporter.values.values()) if reporter.values else None
+
+
+def _task_overrides() -> list[str]:
+    """The job's full Hydra overrides (sweep params, fixed params, tuning.*)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return []
+    return list(HydraConfig.get().overrides.task)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]

@@ -1,0 +1,55 @@
+"""`trial.json` in each trial's Hydra job folder: what ran, how it ended, what it scored.
+
+Written once when the job ends (complete, pruned or failed), through a temporary file and a
+rename, so a killed job never leaves a half-written JSON behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+TRIAL_FILE = "trial.json"
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Write `data` as JSON to `path` via a temporary file in the same folder and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle, indent=2, default=str)
+            handle.write("\n")
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def trial_record(
+    *,
+    trial_number: int,
+    study_name: str,
+    state: str,
+    hyperparameters: list[str],
+    params: dict[str, Any],
+    results: dict[str, Any],
+    intermediate_values: dict[int, float],
+    pruned_at_epoch: int | None = None,
+    fail_reason: str | None = None,
+) -> dict[str, Any]:
+    """The content of trial.json; `hyperparameters` are the job's full Hydra overrides."""
+    return {
+        "trial_number": trial_number,
+        "study_name": study_name,
+        "state": state,
+        "hyperparameters": hyperparameters,
+        "params": params,
+        "results": results,
+        "intermediate_values": {str(k): v for k, v in sorted(intermediate_values.items())},
+        "pruned_at_epoch": pruned_at_epoch,
+        "fail_reason": fail_reason,
+    }

@@ -1,0 +1,70 @@
+"""High-level event features a physicist reads off a PMT event: how much light, how many
+hits, where the light is, how spread out, and how concentrated.
+
+They feed the Fréchet distance, the classifier test and the fixed reconstruction, so they
+are computed one way, here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from diffexp.data import EventSet
+
+# Guards divisions by an event's total charge; far below one photoelectron.
+_MIN_TOTAL_CHARGE_PE = 1e-6
+
+
+def energy_column(events: EventSet) -> int | None:
+    """Index of the energy condition (a name starting with "energy"), or None."""
+    for index, name in enumerate(events.condition_names):
+        if name.lower().startswith("energy"):
+            return index
+    return None
+
+
+def high_level_features(
+    events: EventSet, pmt_positions: np.ndarray | None = None
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Features [N, F] (float64) and their names.
+
+    `pmt_positions` are the positions [n_pmt, 3] (m) of the charge columns; without them
+    (a user's own data) the position features are left out. With an energy condition the
+    total charge is divided by the energy (the calorimetric response), otherwise it is the
+    total charge itself.
+    """
+    charges = events.charges.astype(np.float64)
+    total = charges.sum(axis=1)
+    safe_total = np.maximum(total, _MIN_TOTAL_CHARGE_PE)
+    columns: list[np.ndarray] = []
+    names: list[str] = []
+
+    energy_index = energy_column(events)
+    if energy_index is None:
+        columns.append(total)
+        names.append("total_charge_pe")
+    else:
+        energy = np.maximum(events.conditions[:, energy_index].astype(np.float64), 1e-9)
+        columns.append(total / energy)
+        names.append("total_charge_per_energy")
+    columns.append((charges > 0).sum(axis=1).astype(np.float64))
+    names.append("n_hits")
+    columns.append(charges.max(axis=1) / safe_total)
+    names.append("largest_pmt_fraction")
+
+    if pmt_positions is not None:
+        positions = np.asarray(pmt_positions, dtype=np.float64)
+        weights = charges / safe_total[:, None]
+        centroid = weights @ positions
+        second = weights @ positions**2 - centroid**2
+        for axis, label in enumerate("xyz"):
+            columns.append(centroid[:, axis])
+            names.append(f"centroid_{label}_m")
+        for axis, label in enumerate("xyz"):
+            columns.append(np.sqrt(np.maximum(second[:, axis], 0.0)))
+            names.append(f"spread_{label}_m")
+        top = charges[:, positions[:, 2] > 0].sum(axis=1)
+        bottom = charges[:, positions[:, 2] < 0].sum(axis=1)
+        columns.append((top - bottom) / safe_total)
+        names.append("top_bottom_asymmetry")
+    return np.stack(columns, axis=1), tuple(names)

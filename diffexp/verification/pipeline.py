@@ -1,0 +1,173 @@
+"""Verify one trained run: generate events for fresh conditions, score them against the
+simulation, and write verification.json (and PNG plots) into the run folder."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from diffexp.io_utils import atomic_write_json
+from diffexp.verification import plots
+from diffexp.verification.features import energy_column
+from diffexp.verification.generation import SAMPLERS, Generated, generate
+from diffexp.verification.metrics import MetricSettings
+from diffexp.verification.reconstruction import load_or_fit_reconstruction, reconstruction_key
+from diffexp.verification.samples import ReferenceSamples, reference_samples
+from diffexp.verification.score import ScoreReport, physics_score
+
+log = logging.getLogger("diffexp.verify")
+
+
+class VerificationError(ValueError):
+    """A verification request that cannot work; the message names the key or file."""
+
+
+def _check_request(cfg: DictConfig) -> None:
+    if cfg.sampler not in SAMPLERS:
+        raise VerificationError(
+            f"sampler={cfg.sampler!r} is unknown: use one of {', '.join(SAMPLERS)}"
+        )
+    if int(cfg.steps) < 1:
+        raise VerificationError(f"steps={cfg.steps} must be a positive integer")
+    if cfg.n_events is not None and int(cfg.n_events) < 40:
+        raise VerificationError(f"n_events={cfg.n_events} is too few to score: use at least 40")
+
+
+def _reconstruction(cfg: DictConfig, samples: ReferenceSamples, data_cfg: dict[str, Any]):
+    if samples.simulator is None:
+        return None
+    settings = OmegaConf.to_container(cfg.reconstruction, resolve=True)
+    key = reconstruction_key(data_cfg, samples.reference.pmt_ids, settings)
+    cache_file = Path(cfg.paths.cache_dir) / f"reconstruction_{key}.joblib"
+    return load_or_fit_reconstruction(
+        samples.simulator,
+        samples.reference.pmt_ids,
+        samples.reference.condition_names,
+        cache_file,
+        int(settings["n_train_events"]),
+        int(settings["seed"]),
+        float(settings["alpha"]),
+    )
+
+
+def _generate(
+    cfg: DictConfig, loaded, samples: ReferenceSamples, conditions: np.ndarray
+) -> Generated:
+    return generate(
+        loaded,
+        conditions,
+        samples.reference.condition_names,
+        samples.reference.pmt_ids,
+        sampler=cfg.sampler,
+        steps=int(cfg.steps),
+        eta=float(cfg.eta),
+        seed=int(cfg.seed),
+        batch_size=int(cfg.batch_size),
+        hit_threshold_pe=samples.hit_threshold_pe,
+    )
+
+
+def write_plots(
+    cfg: DictConfig,
+    loaded,
+    samples: ReferenceSamples,
+    generated: Generated,
+    report: ScoreReport,
+    run_dir: Path,
+) -> dict[str, str]:
+    """The verification plots; returns {plot: file name} (absent plots say why in the log)."""
+    reference, events = samples.reference, generated.events
+    written: dict[str, Path] = {}
+    columns = np.unique(
+        np.linspace(0, reference.n_pmt - 1, int(cfg.n_pmts_plotted)).round().astype(int)
+    )
+    written["pmt_charge_distributions"] = plots.pmt_charge_distributions(
+        reference, events, columns, run_dir / "pmt_charge_distributions.png"
+    )
+    if energy_column(reference) is not None:
+        written["total_charge_vs_energy"] = plots.total_charge_vs_energy(
+            reference, events, run_dir / "total_charge_vs_energy.png"
+        )
+    if samples.simulator is not None:
+        condition = reference.conditions[:1]
+        repeated = np.repeat(condition, int(cfg.hit_map_draws), axis=0)
+        draws = _generate(cfg, loaded, samples, repeated).events.charges
+        pmt_ids = reference.pmt_ids
+        maps = {
+            "simulated event": reference.charges[0],
+            "generated event": events.charges[0],
+            "simulator mean": samples.simulator.expected_pe(condition)[0, pmt_ids],
+            f"generated mean of {len(draws)}": draws.mean(axis=0),
+        }
+        text = ", ".join(
+            f"{n}={v:.2f}" for n, v in zip(reference.condition_names, condition[0], strict=True)
+        )
+        written["hit_maps"] = plots.hit_maps(
+            samples.simulator.geometry.unrolled_coordinates()[pmt_ids],
+            maps,
+            text,
+            run_dir / "hit_maps.png",
+        )
+    else:
+        log.info("hit maps skipped: a user's own data carry no detector geometry")
+    written["score_components"] = plots.score_components(
+        report.component_scores(), report.score, run_dir / "score_components.png"
+    )
+    return {name: path.name for name, path in written.items()}
+
+
+def verify_run(cfg: DictConfig) -> dict[str, Any]:
+    """Verify the run at `cfg.run`; returns what verification.json holds."""
+    from diffexp.models.loading import load_run
+
+    started = time.perf_counter()
+    _check_request(cfg)
+    run_dir = Path(cfg.run)
+    loaded = load_run(run_dir)
+    n_events = int(cfg.n_events or loaded.cfg.profile.verify_events)
+    data_cfg = OmegaConf.to_container(loaded.cfg.data, resolve=True)
+    samples = reference_samples(loaded.cfg.data, cfg.paths.cache_dir, n_events, int(cfg.seed))
+    if loaded.transform.n_pmt != samples.reference.n_pmt:
+        raise VerificationError(
+            f"{run_dir}: the model produces {loaded.transform.n_pmt} PMTs but its data config "
+            f"gives {samples.reference.n_pmt}: the run's .hydra/config.yaml does not match "
+            "its weights"
+        )
+    reconstruction = _reconstruction(cfg, samples, data_cfg)
+    generated = _generate(cfg, loaded, samples, samples.reference.conditions)
+    settings = MetricSettings(**OmegaConf.to_container(cfg.score, resolve=True))
+    report = physics_score(
+        generated.events,
+        samples.reference,
+        samples.floor,
+        samples.pmt_positions,
+        reconstruction,
+        settings,
+    )
+    result: dict[str, Any] = {
+        "run": str(run_dir),
+        "score": report.score,
+        "components": report.to_dict()["components"],
+        "sample_sizes": report.sample_sizes,
+        "data_source": data_cfg.get("source"),
+        "sampler": cfg.sampler,
+        "steps": int(cfg.steps) if cfg.sampler == "ddim" else int(loaded.schedule.n_steps),
+        "eta": float(cfg.eta) if cfg.sampler == "ddim" else None,
+        "seed": int(cfg.seed),
+        "hit_threshold_pe": samples.hit_threshold_pe,
+        "generation": {
+            "events": generated.events.n_events,
+            "seconds": generated.seconds,
+            "events_per_second": generated.events_per_second,
+        },
+    }
+    if cfg.visualize:
+        result["plots"] = write_plots(cfg, loaded, samples, generated, report, run_dir)
+    result["verification_seconds"] = time.perf_counter() - started
+    atomic_write_json(run_dir / cfg.output_file, result)
+    return result

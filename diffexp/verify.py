@@ -1,0 +1,72 @@
+"""`python -m diffexp.verify run=<run folder> [sampler=ddim steps=50 n_events=... visualize=true]`:
+phase 3. Generate events from a trained run for fresh simulated conditions, compute the
+physics score (diffexp/verification/score.py) and write verification.json and, with
+`visualize=true`, PNG plots into the run folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+import diffexp.runtime  # noqa: F401 - sets TensorFlow's log level before it is imported
+from diffexp import runtime
+from diffexp.data import DataError
+
+log = logging.getLogger("diffexp.verify")
+EXIT_ERROR = 2
+
+
+def _fail(message: str) -> None:
+    print(f"diffexp: error: {message}", file=sys.stderr)
+    sys.exit(EXIT_ERROR)
+
+
+def precheck(argv: list[str]) -> None:
+    """Refuse a missing or absent run folder before Hydra creates it for its log."""
+    if any(arg.startswith("-") for arg in argv):
+        return  # --help, --cfg, ...: Hydra's own
+    runs = [arg.split("=", 1)[1] for arg in argv if arg.startswith("run=")]
+    if not runs or runs[-1] in ("", "???", "null"):
+        _fail(
+            "run=<training run folder> is required, e.g. python -m diffexp.verify "
+            "run=outputs/runs/<run> visualize=true"
+        )
+    run_dir = Path(runs[-1]).expanduser()
+    if not run_dir.is_dir():
+        _fail(
+            f"run={run_dir}: no such run folder; pass a folder written by python -m diffexp.train"
+        )
+
+
+@hydra.main(config_path="../conf", config_name="verify")
+def main(cfg: DictConfig) -> float:
+    from diffexp.models.loading import RunLoadError
+    from diffexp.verification.pipeline import VerificationError, verify_run
+
+    runtime.configure_threads(None)
+    try:
+        result = verify_run(cfg)
+    except (RunLoadError, VerificationError, DataError) as error:
+        _fail(str(error).strip().splitlines()[0])
+    components = ", ".join(
+        f"{name} {'skipped' if c['score'] is None else format(c['score'], '.2f')}"
+        for name, c in result["components"].items()
+    )
+    log.info("physics score %.3f (%s)", result["score"], components)
+    print(f"physics score {result['score']:.3f}: {components}")
+    print(f"wrote {Path(cfg.run) / cfg.output_file}")
+    return float(result["score"])
+
+
+def cli() -> None:
+    precheck(sys.argv[1:])
+    main()
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,1 @@
+"""diffexp's Hydra sweeper plugin: `hydra/sweeper=optuna` with async slots and pruning."""

@@ -1,0 +1,68 @@
+"""Hydra entry point of diffexp's Optuna sweeper (registered in pyproject.toml).
+
+Same config as the official hydra-optuna-sweeper 1.4.0rc3 (`sampler`, `direction`, `storage`,
+`study_name`, `n_trials`, `n_jobs`, `max_failure_rate`, `params`, `custom_search_space`) plus
+`pruner`, `cap_n_jobs_to_cores` and `fix_best_of`; the logic lives in
+`diffexp.tuning.async_sweeper`, imported lazily so Hydra's plugin scan stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig
+
+_SAMPLER_TARGETS = ("hydra_plugins.hydra_optuna_sweeper.*", "optuna.samplers.*")
+
+
+class DiffexpOptunaSweeper(Sweeper):
+    """Optuna sweeper: `n_jobs` asynchronous slots, pruning from inside each trial's job."""
+
+    def __init__(
+        self,
+        sampler: Any,
+        direction: Any,
+        storage: Any | None,
+        study_name: str | None,
+        n_trials: int,
+        n_jobs: int,
+        max_failure_rate: float,
+        params: DictConfig | None,
+        custom_search_space: str | None = None,
+        pruner: Any | None = None,
+        cap_n_jobs_to_cores: bool = True,
+        fix_best_of: str | None = None,
+    ) -> None:
+        from hydra.utils import instantiate
+
+        from diffexp.tuning.async_sweeper import AsyncOptunaSweeperImpl
+
+        if not 0.0 <= float(max_failure_rate) <= 1.0:
+            raise ValueError(
+                f"hydra.sweeper.max_failure_rate={max_failure_rate} must lie in [0, 1]"
+            )
+        self.sweeper = AsyncOptunaSweeperImpl(
+            sampler=instantiate(sampler, _execution_whitelist_=_SAMPLER_TARGETS),
+            direction=direction,
+            storage=storage,
+            study_name=study_name,
+            n_trials=n_trials,
+            n_jobs=n_jobs,
+            max_failure_rate=float(max_failure_rate),
+            custom_search_space=custom_search_space,
+            params=params,
+            pruner=pruner,
+            cap_n_jobs_to_cores=cap_n_jobs_to_cores,
+            fix_best_of=fix_best_of,
+        )
+
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
+        self.sweeper.setup(hydra_context=hydra_context, task_function=task_function,
+                           config=config)
+
+    def sweep(self, arguments: list[str]) -> Any:
+        return self.sweeper.sweep(arguments)

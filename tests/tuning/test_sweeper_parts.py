@@ -1,0 +1,154 @@
+"""The sweeper's parts without launching anything: slots, threads, storages, pruners, config."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import optuna
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from diffexp.tuning import resources
+from diffexp.tuning.async_sweeper import AsyncOptunaSweeperImpl, _absolute_storage_url
+from diffexp.tuning.pruners import build_pruner
+from diffexp.tuning.storage import create_storage, is_lock_error, retry_on_lock, storage_kind
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+
+
+class BasicLauncher:  # stands in for hydra's, matched by class name
+    pass
+
+
+class SlurmLauncher:
+    pass
+
+
+def test_slots_capped_to_cores_on_local_launchers():
+    assert resources.slots_for(4, "local", cap_to_cores=True, cores=2) == 2
+    assert resources.slots_for(4, "local", cap_to_cores=False, cores=2) == 4
+    assert resources.slots_for(8, "cluster", cap_to_cores=True, cores=2) == 8
+    assert resources.slots_for(4, "inprocess", cap_to_cores=True, cores=2) == 1
+
+
+def test_launcher_kinds():
+    assert resources.launcher_kind(BasicLauncher()) == "inprocess"
+    assert resources.launcher_kind(SlurmLauncher()) == "cluster"
+    assert resources.launcher_kind(object()) == "local"
+
+
+def test_trial_threads_are_the_cores_share(monkeypatch):
+    monkeypatch.delenv(resources.THREADS_ENV, raising=False)
+    assert resources.set_trial_threads(3, "local", cores=8) == 2
+    assert resources.os.environ[resources.THREADS_ENV] == "2"
+    assert resources.set_trial_threads(4, "local", cores=2) == 1
+    monkeypatch.delenv(resources.THREADS_ENV)
+    assert resources.set_trial_threads(4, "cluster", cores=2) is None
+    assert resources.THREADS_ENV not in resources.os.environ
+
+
+def test_storage_kinds_and_journal_file(tmp_path):
+    assert storage_kind("sqlite:///a.db") == "sqlite"
+    assert storage_kind("postgresql://u@h/db") == "rdb"
+    journal = tmp_path / "sub" / "study.log"
+    assert storage_kind(str(journal)) == "journal"
+    study = optuna.create_study(study_name="j", storage=create_storage(str(journal)))
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    reopened = optuna.load_study(study_name="j", storage=create_storage(str(journal)))
+    assert len(reopened.trials) == 2 and journal.is_file()
+
+
+def test_sqlite_storage_uses_wal(tmp_path):
+    path = tmp_path / "s.db"
+    optuna.create_study(study_name="w", storage=create_storage(f"sqlite:///{path}"))
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_retry_on_lock_retries_only_lock_errors():
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) < 3:
+            raise sqlite3.OperationalError("database is locked")
+        return "ok"
+
+    assert retry_on_lock(flaky) == "ok" and len(calls) == 3
+    with pytest.raises(ValueError):
+        retry_on_lock(lambda: (_ for _ in ()).throw(ValueError("other")))
+    assert is_lock_error(RuntimeError("wrapped")) is False
+
+
+def test_relative_storage_paths_become_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert _absolute_storage_url("sqlite:///out/s.db") == f"sqlite:///{tmp_path}/out/s.db"
+    assert _absolute_storage_url("j.log") == str(tmp_path / "j.log")
+    assert _absolute_storage_url("postgresql://h/db") == "postgresql://h/db"
+
+
+@pytest.mark.parametrize(
+    ("option", "cls"),
+    [("none", optuna.pruners.NopPruner), ("median", optuna.pruners.MedianPruner),
+     ("percentile", optuna.pruners.PercentilePruner),
+     ("successive_halving", optuna.pruners.SuccessiveHalvingPruner),
+     ("hyperband", optuna.pruners.HyperbandPruner)],
+)
+def test_every_pruner_option_builds(option, cls):
+    config = OmegaConf.to_container(OmegaConf.load(CONF / "hydra/sweeper/pruner" / f"{option}.yaml"))
+    assert isinstance(build_pruner(config), cls)
+
+
+def test_pruner_refuses_other_targets():
+    with pytest.raises(ValueError, match="hydra.sweeper.pruner._target_"):
+        build_pruner({"_target_": "os.system", "command": "echo hi"})
+
+
+def _compose(*overrides: str):
+    with initialize_config_dir(config_dir=str(CONF)):
+        return compose("config", overrides=list(overrides), return_hydra_config=True)
+
+
+@pytest.mark.parametrize("search", ["phase1", "phase1b"])
+def test_search_configs_compose_into_diffexp_sweeper(search):
+    cfg = _compose("hydra/sweeper=optuna", f"search={search}")
+    sweeper = cfg.hydra.sweeper
+    assert sweeper._target_ == "hydra_plugins.diffexp_sweeper.sweeper.DiffexpOptunaSweeper"
+    assert sweeper.study_name == search
+    assert sweeper.pruner._target_ == "optuna.pruners.MedianPruner"
+    assert (sweeper.pruner.n_startup_trials, sweeper.pruner.n_warmup_steps) == (5, 3)
+    assert sweeper.sampler.seed == cfg.seed
+    assert sweeper.n_trials == cfg.profile.n_trials and sweeper.n_jobs == cfg.profile.n_jobs
+    if search == "phase1":
+        assert set(sweeper.params) == {"optimizer.lr", "model.hidden_dim", "model.t_emb_dim"}
+    else:
+        assert sweeper.fix_best_of == "phase1"
+        assert "schedule" in sweeper.params and "model.n_layers" in sweeper.params
+
+
+def test_phase1_search_space_parses(tmp_path):
+    cfg = _compose("hydra/sweeper=optuna", "search=phase1")
+    impl = AsyncOptunaSweeperImpl(
+        pruner=None, cap_n_jobs_to_cores=True, fix_best_of=None,
+        sampler=optuna.samplers.TPESampler(seed=1), direction="minimize",
+        storage=f"sqlite:///{tmp_path}/s.db", study_name="p", n_trials=2, n_jobs=1,
+        max_failure_rate=0.0, custom_search_space=None, params=cfg.hydra.sweeper.params,
+    )
+    distributions, fixed, _ = impl._search_space([])
+    lr = distributions["optimizer.lr"]
+    assert isinstance(lr, optuna.distributions.FloatDistribution) and lr.log
+    assert lr.low == 1e-5 and lr.high == 1e-2
+    assert distributions["model.hidden_dim"].choices == (64, 128, 256, 512)
+    assert fixed == {}
+
+
+def test_empty_search_space_is_refused(tmp_path):
+    impl = AsyncOptunaSweeperImpl(
+        pruner=None, cap_n_jobs_to_cores=True, fix_best_of=None, sampler=None,
+        direction="minimize", storage=None, study_name="p", n_trials=2, n_jobs=1,
+        max_failure_rate=0.0, custom_search_space=None, params=None,
+    )
+    with pytest.raises(ValueError, match="empty search space"):
+        impl._search_space(["a=1"])
