@@ -40,7 +40,10 @@ def describe_compose_error(error: Exception) -> str:
                 f"unknown option {option!r} for config group {group!r}; "
                 f"allowed: {', '.join(options)}"
             )
-    return str(error).strip().splitlines()[0]
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    if lines and lines[0].startswith("Could not override"):
+        return f"{lines[0].rstrip('.')}: no such key in the config ({' '.join(lines[1:2])})"
+    return lines[0] if lines else type(error).__name__
 
 
 def compose_checked(overrides: list[str], config_name: str = "config") -> DictConfig:

@@ -23,8 +23,11 @@ def compose_config(tmp_path: Path, overrides: list[str] = (), profile: str = "sm
     with initialize_config_dir(str(CONF_DIR)):
         cfg = compose(
             config_name="config",
-            overrides=[f"profile={profile}", f"paths.output_dir={tmp_path / 'outputs'}",
-                       *overrides],
+            overrides=[
+                f"profile={profile}",
+                f"paths.output_dir={tmp_path / 'outputs'}",
+                *overrides,
+            ],
         )
     with open_dict(cfg):
         cfg.paths.cache_dir = str(REPO / "outputs" / "data_cache")  # shared simulated events
@@ -37,11 +40,16 @@ def make_config(tmp_path):
     return lambda overrides=(), profile="smoke": compose_config(tmp_path, list(overrides), profile)
 
 
-def run_module(module: str, *args: str, cwd: Path = REPO, timeout: int = 600,
-               env: dict | None = None) -> subprocess.CompletedProcess:
+def run_module(
+    module: str, *args: str, cwd: Path = REPO, timeout: int = 600, env: dict | None = None
+) -> subprocess.CompletedProcess:
     """Run `python -m module args` as a user would, capturing output."""
     full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True,
-        timeout=timeout, env=full_env,
+        [sys.executable, "-m", module, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
     )

@@ -21,7 +21,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from diffexp.tuning.analysis_importance import Importance, compute_importance, objective_names
-from diffexp.tuning.analysis_storage import PHASE1_COMMAND, StudyError, load_existing_study
+from diffexp.tuning.analysis_storage import PHASE1_COMMAND, StudyError, open_study
 from diffexp.tuning.job import FAIL_REASON_ATTR
 from diffexp.tuning.pruners import PRUNER_ATTR
 from diffexp.tuning.recommendations import recommend
@@ -43,8 +43,9 @@ def analyze(
     Returns the report (the JSON content). Raises StudyError for an unknown study or storage
     and for a study without a complete trial.
     """
-    study = load_existing_study(study_name, storage)
+    study, names = open_study(study_name, storage)
     report, imp = build_report(study, storage, importance, top_k)
+    report["studies_in_storage"] = names
     if plots:
         from diffexp.tuning.analysis_plots import write_plots  # matplotlib only when drawing
 

@@ -7,6 +7,7 @@ and list the studies that do exist. Both `best_trial` and `analysis` open studie
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import optuna
@@ -66,18 +67,34 @@ def study_names(storage: BaseStorage, storage_url: str) -> list[str]:
 
 
 def load_existing_study(study_name: str | None, storage_url: str) -> optuna.Study:
-    """Load `study_name` (or, when None, the most recently created study) from the storage."""
+    """Load `study_name` (or, when None, the most recent study) from the storage."""
+    return open_study(study_name, storage_url)[0]
+
+
+def open_study(study_name: str | None, storage_url: str) -> tuple[optuna.Study, list[str]]:
+    """The study (None: the most recent one) and the names of all studies in the storage."""
     storage = open_storage(storage_url)
     names = study_names(storage, storage_url)
     if not names:
         raise StudyError(f"storage {storage_url} holds no study; run `{PHASE1_COMMAND}` first")
     if study_name is None:
-        study_name = names[-1]
+        study_name = most_recent_study(storage, names)
     elif study_name not in names:
         raise StudyError(
             f"unknown study '{study_name}' in {storage_url}; existing studies: {', '.join(names)}"
         )
-    return optuna.load_study(study_name=study_name, storage=storage)
+    return optuna.load_study(study_name=study_name, storage=storage), names
+
+
+def most_recent_study(storage: BaseStorage, names: list[str]) -> str:
+    """The study whose first trial started last (a study without trials counts as oldest)."""
+    summaries = optuna.get_all_study_summaries(storage=storage, include_best_trial=False)
+    order = {name: index for index, name in enumerate(names)}
+    latest = max(
+        summaries,
+        key=lambda s: (s.datetime_start or datetime.min, order.get(s.study_name, -1)),
+    )
+    return latest.study_name
 
 
 def _first_line(exc: BaseException) -> str:

@@ -25,11 +25,14 @@ def format_report(report: dict[str, Any]) -> str:
 def _header(report: dict[str, Any]) -> list[str]:
     counts = ", ".join(f"{n} {state.lower()}" for state, n in report["counts"].items() if n)
     directions = ", ".join(report["directions"])
-    return [
+    lines = [
         f"STUDY {report['study_name']} ({report['storage']}): {directions}",
         f"  {report['n_trials']} trials: {counts}",
-        "",
     ]
+    others = [n for n in report.get("studies_in_storage", []) if n != report["study_name"]]
+    if others:
+        lines.append(f"  other studies in this storage (--study NAME): {', '.join(others)}")
+    return [*lines, ""]
 
 
 def _params(params: dict[str, Any]) -> str:

@@ -173,14 +173,28 @@ def _edge_recommendations(best: FrozenTrial, top: list[FrozenTrial], skip: set[s
                 "best_value": value,
                 "current_range": edge.current_range,
                 "new_range": edge.new_range,
+                # a sweep override on the -m command line replaces the search file's range
+                "override": f"{name}={_search_space(distribution, edge)}",
                 "action": f"widen {name} {direction}: search {edge.new_range} "
-                f"instead of {edge.current_range}",
+                f"instead of {edge.current_range} (add "
+                f'"{name}={_search_space(distribution, edge)}" to the -m command line)',
                 "reason": f"the best trial (#{best.number}) has {name}={_short(value)}, at "
                 f"{edge.position:.0%} of {scale} (the {edge.side} edge); "
                 f"{near} of the top {len(top)} trials sit there too",
             }
         )
     return recommendations
+
+
+def _search_space(distribution: BaseDistribution, edge: Edge) -> str:
+    """The widened range in the Hydra sweeper's search-space syntax."""
+    if isinstance(distribution, CategoricalDistribution):
+        return f"choice({', '.join(hydra_value(c) for c in edge.new_range)})"
+    low, high = (hydra_value(v) for v in edge.new_range)
+    space = f"interval({low}, {high})"
+    if isinstance(distribution, IntDistribution):
+        space = f"int({space})"
+    return f"tag(log, {space})" if getattr(distribution, "log", False) else space
 
 
 def _same_side(value: Any, distribution: BaseDistribution, edge: Edge) -> bool:

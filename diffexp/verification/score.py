@@ -112,6 +112,79 @@ def _check_compatible(name: str, events: EventSet, reference: EventSet) -> None:
         )
 
 
+@dataclass
+class Calibration:
+    """The reference context with the floor and known-bad distances of every metric,
+    computed once; `score` then places any number of candidates on that scale."""
+
+    context: ReferenceContext
+    skipped: dict[str, str]
+    floor: dict[str, dict[str, float]]
+    bad: dict[str, dict[str, float]]
+    floor_size: int
+
+    def score(self, generated: EventSet) -> ScoreReport:
+        """The physics score of `generated` (same PMTs and condition names as the reference)."""
+        _check_compatible("generated", generated, self.context.reference)
+        components: dict[str, ComponentScore] = {}
+        for component in COMPONENTS:
+            if component in self.skipped:
+                components[component] = ComponentScore(score=None, skipped=self.skipped[component])
+                continue
+            raw = _DISTANCES[component](self.context, generated)
+            floor, bad = self.floor[component], self.bad[component]
+            scored = {
+                name: MetricScore(
+                    raw[name], floor[name], bad[name], normalised(raw[name], floor[name], bad[name])
+                )
+                for name in raw
+            }
+            values = [m.score for m in scored.values() if m.score is not None]
+            components[component] = ComponentScore(
+                score=float(np.mean(values)) if values else None, metrics=scored
+            )
+        ran = [c.score for c in components.values() if c.score is not None]
+        return ScoreReport(
+            score=float(np.mean(ran)) if ran else 0.0,
+            components=components,
+            sample_sizes={
+                "generated": generated.n_events,
+                "reference": self.context.reference.n_events,
+                "floor": self.floor_size,
+                "bad_reference": self.floor_size,
+            },
+        )
+
+
+def calibrate(
+    reference: EventSet,
+    floor: EventSet,
+    pmt_positions: np.ndarray | None = None,
+    reconstruction: Reconstruction | None = None,
+    settings: MetricSettings | None = None,
+) -> Calibration:
+    """Distances of the noise floor (`floor`, an independent sample of the same physics,
+    ideally for the same conditions) and of the known-bad reference (`floor` with its
+    conditions shuffled) from `reference`, for every metric that can run.
+
+    `pmt_positions` ([n_pmt, 3] of the charge columns) enable the position features;
+    `reconstruction` enables closure. Components that cannot run are reported as skipped.
+    """
+    settings = settings or MetricSettings()
+    _check_compatible("floor", floor, reference)
+    context = metrics.build_context(reference, pmt_positions, settings, reconstruction)
+    bad = shuffled_conditions(floor, settings.seed + 1)
+    skipped = _skip_reasons(reference, reconstruction)
+    ran = [c for c in COMPONENTS if c not in skipped]
+    return Calibration(
+        context=context,
+        skipped=skipped,
+        floor={c: _DISTANCES[c](context, floor) for c in ran},
+        bad={c: _DISTANCES[c](context, bad) for c in ran},
+        floor_size=floor.n_events,
+    )
+
+
 def physics_score(
     generated: EventSet,
     reference: EventSet,
@@ -120,47 +193,6 @@ def physics_score(
     reconstruction: Reconstruction | None = None,
     settings: MetricSettings | None = None,
 ) -> ScoreReport:
-    """Score `generated` against `reference`, calibrated by `floor` (an independent sample
-    of the same physics, ideally for the same conditions).
-
-    `pmt_positions` ([n_pmt, 3] of the charge columns) enable the position features;
-    `reconstruction` enables closure. Components that cannot run are reported as skipped.
-    """
-    settings = settings or MetricSettings()
-    for name, events in (("generated", generated), ("floor", floor)):
-        _check_compatible(name, events, reference)
-    context = metrics.build_context(reference, pmt_positions, settings, reconstruction)
-    bad = shuffled_conditions(floor, settings.seed + 1)
-    skipped = _skip_reasons(reference, reconstruction)
-
-    components: dict[str, ComponentScore] = {}
-    for component in COMPONENTS:
-        if component in skipped:
-            components[component] = ComponentScore(score=None, skipped=skipped[component])
-            continue
-        distance = _DISTANCES[component]
-        raw, at_floor, at_bad = (distance(context, events) for events in (generated, floor, bad))
-        scored = {
-            name: MetricScore(
-                raw[name],
-                at_floor[name],
-                at_bad[name],
-                normalised(raw[name], at_floor[name], at_bad[name]),
-            )
-            for name in raw
-        }
-        values = [m.score for m in scored.values() if m.score is not None]
-        components[component] = ComponentScore(
-            score=float(np.mean(values)) if values else None, metrics=scored
-        )
-    ran = [c.score for c in components.values() if c.score is not None]
-    return ScoreReport(
-        score=float(np.mean(ran)) if ran else 0.0,
-        components=components,
-        sample_sizes={
-            "generated": generated.n_events,
-            "reference": reference.n_events,
-            "floor": floor.n_events,
-            "bad_reference": bad.n_events,
-        },
-    )
+    """Score `generated` against `reference`, calibrated by `floor` (see `calibrate`)."""
+    calibration = calibrate(reference, floor, pmt_positions, reconstruction, settings)
+    return calibration.score(generated)

@@ -18,8 +18,18 @@ from diffexp.training.optimizers import build_optimizer  # noqa: E402
 from diffexp.training.schedules import build_schedule  # noqa: E402
 from diffexp.training.validation import build_validator  # noqa: E402
 
-GROUPS = ["model", "diffusion", "optimizer", "schedule", "precision", "validation", "trainer",
-          "profile", "paths", "data"]
+GROUPS = [
+    "model",
+    "diffusion",
+    "optimizer",
+    "schedule",
+    "precision",
+    "validation",
+    "trainer",
+    "profile",
+    "paths",
+    "data",
+]
 
 
 def options(group: str) -> list[str]:
@@ -38,7 +48,9 @@ def test_option_composes_validates_and_builds(group, option, make_config, tmp_pa
     overrides = [f"{group}={option}"]
     if group == "data" and option == "npz":
         path = Path(tmp_path) / "events.npz"
-        np.savez(path, charges=np.ones((50, 8), np.float32), conditions=np.ones((50, 2), np.float32))
+        np.savez(
+            path, charges=np.ones((50, 8), np.float32), conditions=np.ones((50, 2), np.float32)
+        )
         overrides.append(f"data.path={path}")
     cfg = make_config(overrides)
     validate_config(cfg)

@@ -10,8 +10,15 @@ import pytest
 from diffexp.training import checkpoints, records
 from diffexp.training.session import RunFolderInUse, TrainingSession
 
-METRIC_FIELDS = {"epoch", "train_loss", "val_loss", "training_time_seconds",
-                 "samples_per_second", "learning_rate", "validation_seconds"}
+METRIC_FIELDS = {
+    "epoch",
+    "train_loss",
+    "val_loss",
+    "training_time_seconds",
+    "samples_per_second",
+    "learning_rate",
+    "validation_seconds",
+}
 
 
 class InterruptAfter:
@@ -78,7 +85,9 @@ def test_resume_continues_from_the_saved_step_exactly(make_config, tmp_path):
         TrainingSession(cfg, broken_dir).run(InterruptAfter(2))
     state = json.loads((broken_dir / "last_checkpoint" / "state.json").read_text())
     assert state["epoch"] == 2 and state["step"] == 2 * cfg.trainer.steps_per_epoch
-    assert json.loads((broken_dir / records.SUMMARY_FILE).read_text())["stop_reason"] == "interrupted"
+    assert (
+        json.loads((broken_dir / records.SUMMARY_FILE).read_text())["stop_reason"] == "interrupted"
+    )
 
     cfg.trainer.resume = True
     TrainingSession(cfg, broken_dir).run()

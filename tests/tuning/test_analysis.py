@@ -160,6 +160,7 @@ def test_boundary_rule_widens_lr_upward(lr_study, lr_report):
     assert lr[0]["direction"] == "up"
     assert lr[0]["current_range"] == [LR_LOW, LR_HIGH]
     assert lr[0]["new_range"] == [LR_LOW, 2 * LR_HIGH]
+    assert lr[0]["override"] == "optimizer.lr=tag(log, interval(1e-05, 0.02))"
     assert lr[0]["reason"]
 
 
@@ -194,7 +195,9 @@ def test_ped_anova_option(lr_study, tmp_path):
     report = analyze("phase1", storage, out_dir=tmp_path, importance="ped_anova", plots=False)
     importance = report["importance"]
     assert importance["evaluator"] == "ped_anova"
-    assert importance["by_target"] is not None or importance["reason"]
+    params = importance["by_target"][0]["params"]
+    assert max(params, key=params.get) == "optimizer.lr"
+    assert importance["n_trials"] == report["counts"]["COMPLETE"]
 
 
 def test_importance_refuses_with_too_few_trials(tmp_path):
@@ -305,3 +308,14 @@ def test_study_without_finished_trial(tmp_path, capsys):
     assert "'empty'" in err and "no complete trial" in err and "1 fail" in err
     with pytest.raises(StudyError):
         analyze("empty", storage, out_dir=tmp_path)
+
+
+def test_default_study_is_the_most_recent(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'two.db'}"
+    for name in ("phase1", "phase1b"):
+        study = optuna.create_study(study_name=name, storage=storage)
+        study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    optuna.create_study(study_name="not_started", storage=storage)
+    report = analyze(None, storage, out_dir=tmp_path / "out", plots=False)
+    assert report["study_name"] == "phase1b"
+    assert report["studies_in_storage"] == ["phase1", "phase1b", "not_started"]

@@ -36,12 +36,13 @@ def _ok(process: subprocess.CompletedProcess) -> None:
 
 def test_sweep_completes_prunes_and_writes_records(run_tiny_sweep, sqlite_url, tmp_path):
     process = run_tiny_sweep(sqlite_url, "profile.n_trials=6", *FAST_PRUNING,
-                             "task.epochs=5")
+                             "task.epochs=5", "task.bad_trials=[4,5]")
     _ok(process)
     trials = _trials(sqlite_url)
     states = [t.state for t in trials.values()]
     assert len(trials) == 6
-    assert TrialState.COMPLETE in states and TrialState.PRUNED in states
+    assert [trials[n].state for n in (4, 5)] == [TrialState.PRUNED] * 2
+    assert TrialState.COMPLETE in states
     assert all(t.state.is_finished() for t in trials.values())
     assert all(set(t.params) == {"task.x"} for t in trials.values())  # tuning.* not params
     sweep = _sweep_dir(tmp_path)

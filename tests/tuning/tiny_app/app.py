@@ -29,7 +29,7 @@ def fake_train(cfg: DictConfig, run_dir: Path, reporter: Reporter | None) -> Tra
     losses = []
     for epoch in range(1, task.epochs + 1):
         time.sleep(seconds)
-        loss = (task.x - 0.3) ** 2 + 1.0 / epoch
+        loss = (task.x - 0.3) ** 2 + 1.0 / epoch + (10.0 if number in task.bad_trials else 0.0)
         if number in task.nan_trials and epoch == 2:
             loss = math.nan
         if number in task.crash_trials and epoch == 2:

@@ -1,0 +1,184 @@
+"""Each target of issue 6 judged against the measured figures: PASS, MISSED, or n/a (with
+the reason), and for a miss a line saying what holds it back, built from the figures."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from omegaconf import DictConfig
+
+PASS, MISSED, NOT_JUDGED = "PASS", "MISSED", "n/a"
+
+
+def _median(results: dict, section: str, name: str) -> float | None:
+    figure = results.get(section, {}).get("figures", {}).get(name)
+    if isinstance(figure, dict):
+        return figure.get("median")
+    return figure if isinstance(figure, int | float) else None
+
+
+def _verdict(measured: float | None, required: float, at_least: bool) -> str:
+    if measured is None:
+        return NOT_JUDGED
+    ok = measured >= required if at_least else measured <= required
+    return PASS if ok else MISSED
+
+
+def _row(name, section, figure, measured, required, at_least, note="", verdict=None) -> dict:
+    relation = ">=" if at_least else "<="
+    return {
+        "target": name,
+        "section": section,
+        "figure": figure,
+        "required": f"{relation} {required:g}" if isinstance(required, int | float) else required,
+        "measured": measured,
+        "verdict": verdict or _verdict(measured, required, at_least),
+        "note": note,
+    }
+
+
+def _validation(results: dict, targets: DictConfig) -> list[dict]:
+    details = results.get("validation", {}).get("details", {})
+    naive_error = _median(results, "validation", "naive_abs_error")
+    fast_error = _median(results, "validation", "fast_abs_error")
+    error_note = (
+        f"fast validation evaluates {details.get('fast_samples_per_call')} samples with one "
+        f"fixed draw each, the naive loop {details.get('naive_samples_per_call')} fresh ones "
+        "per call: its error is the smaller sampling error of more samples"
+    )
+    if naive_error is not None and fast_error is not None and fast_error <= naive_error:
+        error_note = ""
+    return [
+        _row(
+            "validation speed-up vs naive",
+            "validation",
+            "speedup",
+            _median(results, "validation", "speedup"),
+            float(targets.validation_speedup),
+            True,
+        ),
+        _row(
+            "validation error <= naive error",
+            "validation",
+            "fast_abs_error",
+            fast_error,
+            naive_error if naive_error is not None else float("nan"),
+            False,
+            error_note,
+        ),
+        _row(
+            "validation ranking (Spearman)",
+            "validation",
+            "fast_spearman",
+            _median(results, "validation", "fast_spearman"),
+            float(targets.validation_spearman),
+            True,
+        ),
+    ]
+
+
+def _throughput(results: dict, targets: DictConfig) -> list[dict]:
+    details = results.get("throughput", {}).get("details", {})
+    batch = details.get("batch_size")
+    fraction_note = f"measured at batch {batch}" + ("" if batch == 512 else " (target is at 512)")
+    return [
+        _row(
+            "train step vs keras fit",
+            "throughput",
+            "vs_fit",
+            _median(results, "throughput", "vs_fit"),
+            float(targets.fit_ratio),
+            True,
+        ),
+        _row(
+            "train step vs eager loop",
+            "throughput",
+            "vs_eager",
+            _median(results, "throughput", "vs_eager"),
+            float(targets.eager_ratio),
+            True,
+        ),
+        _row(
+            "share of the matmul rate",
+            "throughput",
+            "matmul_fraction",
+            _median(results, "throughput", "matmul_fraction"),
+            float(targets.matmul_fraction),
+            True,
+            fraction_note,
+        ),
+    ]
+
+
+def _tuning(results: dict, targets: DictConfig) -> list[dict]:
+    section = results.get("tuning", {})
+    if not section.get("available"):
+        reason = section.get("reason", "section not run")
+        return [
+            _row(name, "tuning", figure, None, float(required), True, reason)
+            for name, figure, required in (
+                ("tuning vs sequential", "speedup_vs_sequential", targets.tuning_vs_sequential),
+                ("tuning vs batched", "speedup_vs_batched", targets.tuning_vs_batched),
+            )
+        ]
+    return [
+        _row(
+            "tuning vs sequential",
+            "tuning",
+            "speedup_vs_sequential",
+            _median(results, "tuning", "speedup_vs_sequential"),
+            float(targets.tuning_vs_sequential),
+            True,
+        ),
+        _row(
+            "tuning vs batched",
+            "tuning",
+            "speedup_vs_batched",
+            _median(results, "tuning", "speedup_vs_batched"),
+            float(targets.tuning_vs_batched),
+            True,
+        ),
+    ]
+
+
+def _overhead(results: dict, targets: DictConfig) -> list[dict]:
+    profile = results.get("overhead", {}).get("details", {}).get("profile")
+    measured = _median(results, "overhead", "outside_training_share")
+    imports = _median(results, "overhead", "start_and_import_share")
+    note = f"of which Python start and imports {imports:.0%} of the wall time" if imports else ""
+    verdict = None
+    if profile != "default":
+        verdict, note = NOT_JUDGED, f"the target is for the default profile; this was {profile}"
+    return [
+        _row(
+            "time outside training",
+            "overhead",
+            "outside_training_share",
+            measured,
+            float(targets.overhead_share),
+            False,
+            note,
+            verdict,
+        )
+    ]
+
+
+JUDGES: dict[str, Callable[[dict, DictConfig], list[dict]]] = {
+    "validation": _validation,
+    "throughput": _throughput,
+    "tuning": _tuning,
+    "overhead": _overhead,
+}
+
+
+def judge(results: dict, targets: DictConfig) -> list[dict]:
+    """Every target of the sections that ran; sections with an error are judged n/a."""
+    rows = []
+    for section, judge_section in JUDGES.items():
+        if section not in results:
+            continue
+        for row in judge_section(results, targets):
+            if "error" in results[section]:
+                row["verdict"], row["note"] = NOT_JUDGED, results[section]["error"]
+            rows.append(row)
+    return rows

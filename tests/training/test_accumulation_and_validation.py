@@ -1,0 +1,127 @@
+"""Gradient accumulation matches one large batch; fast validation is deterministic and
+tape-free while the naive one is neither."""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from diffexp.training.trainer import Trainer
+from diffexp.training.validation import FastValidator, NaiveValidator
+
+N_FEATURES, N_CONDITIONS = 16, 4
+
+
+def tiny_arrays(n: int = 256, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, N_FEATURES)).astype(np.float32)
+    c = rng.standard_normal((n, N_CONDITIONS)).astype(np.float32)
+    return x, c
+
+
+def make_trainer(make_config, tmp_path, overrides):
+    cfg = make_config(
+        [
+            "model.hidden_dim=32",
+            "model.n_layers=2",
+            "model.t_emb_dim=8",
+            "schedule=constant",
+            *overrides,
+        ]
+    )
+    x, c = tiny_arrays()
+    return Trainer(cfg, x, c, x[:64], c[:64], tmp_path)
+
+
+def test_four_accumulated_micro_batches_equal_one_batch(make_config, tmp_path):
+    one = make_trainer(make_config, tmp_path / "a", ["trainer.batch_size=128"])
+    four = make_trainer(
+        make_config, tmp_path / "b", ["trainer.batch_size=128", "optimizer.accumulation_steps=4"]
+    )
+    four.model.set_weights(one.model.get_weights())
+    rng = np.random.default_rng(1)
+    x0 = rng.standard_normal((128, N_FEATURES)).astype(np.float32)
+    cond = rng.standard_normal((128, N_CONDITIONS)).astype(np.float32)
+    t = rng.integers(0, one.noise_schedule.n_steps, 128).astype(np.int32)
+    noise = rng.standard_normal((128, N_FEATURES)).astype(np.float32)
+    for _ in range(2):  # two optimizer steps: Adam's moments must agree too
+        one.step_on(x0[None], cond[None], t[None], noise[None])
+        four.step_on(
+            x0.reshape(4, 32, -1),
+            cond.reshape(4, 32, -1),
+            t.reshape(4, 32),
+            noise.reshape(4, 32, -1),
+        )
+    for a, b in zip(one.model.get_weights(), four.model.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    assert int(one.optimizer.iterations) == int(four.optimizer.iterations) == 2
+    moved = [
+        np.abs(a - b).max()
+        for a, b in zip(
+            one.model.get_weights(),
+            make_trainer(
+                make_config, tmp_path / "c", ["trainer.batch_size=128"]
+            ).model.get_weights(),
+            strict=True,
+        )
+    ]
+    assert max(moved) > 0  # the steps did change the weights
+
+
+def test_schedule_counts_optimizer_steps_under_accumulation(make_config, tmp_path):
+    trainer = make_trainer(
+        make_config,
+        tmp_path,
+        [
+            "trainer.batch_size=32",
+            "optimizer.accumulation_steps=4",
+            "schedule=cyclical",
+            "schedule.step_size_epochs=1",
+            "trainer.steps_per_epoch=4",
+        ],
+    )
+    from diffexp.training.optimizers import current_learning_rate
+
+    lrs = []
+    for _ in range(4):
+        lrs.append(current_learning_rate(trainer.optimizer))
+        trainer.train_step()
+    lr = float(trainer.cfg.optimizer.lr)
+    base = lr * float(trainer.cfg.schedule.base_lr_fraction)
+    # half-cycle of 4 optimizer steps: base, +1/4, +2/4, +3/4 of the way up
+    np.testing.assert_allclose(lrs, [base + k / 4 * (lr - base) for k in range(4)], rtol=1e-5)
+
+
+class CountingTape(tf.GradientTape):
+    created = 0
+
+    def __init__(self, *args, **kwargs):
+        CountingTape.created += 1
+        super().__init__(*args, **kwargs)
+
+
+def test_fast_validation_is_deterministic_and_uses_no_tape(make_config, tmp_path, monkeypatch):
+    trainer = make_trainer(make_config, tmp_path, ["validation=fast"])
+    x, c = tiny_arrays(200, seed=3)
+    fast = FastValidator(trainer.objective, x, c, batch_size=32, n_batches=5, seed=11)
+    naive = NaiveValidator(trainer.objective, x, c, batch_size=32, n_batches=5, seed=11)
+    monkeypatch.setattr(tf, "GradientTape", CountingTape)
+    CountingTape.created = 0
+    first, second = fast.validate(), fast.validate()
+    assert CountingTape.created == 0
+    assert first == second
+    naive_first, naive_second = naive.validate(), naive.validate()
+    assert CountingTape.created == 10  # one tape per naive batch
+    assert naive_first != naive_second  # fresh random draws every call
+    # both estimate the same expected loss
+    assert abs(first - naive_first) / first < 0.5
+    # fixed weights -> same loss; changed weights -> different loss
+    trainer.train_step()
+    assert fast.validate() != first
+
+
+def test_fast_validation_uses_double_batches_and_n_batches(make_config, tmp_path):
+    trainer = make_trainer(make_config, tmp_path, ["validation=fast", "trainer.batch_size=16"])
+    assert isinstance(trainer.validator, FastValidator)
+    assert trainer.validator.n_samples == 64  # min(64 validation samples, 20 x 32)
+    assert len(trainer.validator._batches) == 2
