@@ -18,9 +18,8 @@ def _number(cfg: DictConfig, key: str, kind: type = float) -> Any:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(
-            f"{key}={value!r} has the wrong type: expected {'an integer' if kind is int else 'a number'}"
-        )
+        expected = "an integer" if kind is int else "a number"
+        raise ConfigError(f"{key}={value!r} has the wrong type: expected {expected}")
     if kind is int and (isinstance(value, float) and not value.is_integer()):
         raise ConfigError(f"{key}={value!r} has the wrong type: expected an integer")
     return kind(value)
@@ -67,7 +66,7 @@ def find_targets(node: Any, path: str = "") -> list[str]:
     `_target_` can only be an attempt to make Hydra instantiate something arbitrary."""
     found = []
     if isinstance(node, DictConfig):
-        for key in node.keys():
+        for key in list(node):
             child_path = f"{path}.{key}" if path else str(key)
             if key == "_target_":
                 found.append(child_path)

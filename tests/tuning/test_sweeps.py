@@ -16,13 +16,16 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from diffexp.tuning.storage import create_storage
+
 pytestmark = pytest.mark.slow
 
 FAST_PRUNING = ("hydra.sweeper.pruner.n_startup_trials=2", "hydra.sweeper.pruner.n_warmup_steps=1")
 
 
 def _trials(storage: str, name: str = "tiny") -> dict[int, optuna.trial.FrozenTrial]:
-    return {t.number: t for t in optuna.load_study(study_name=name, storage=storage).trials}
+    study = optuna.load_study(study_name=name, storage=create_storage(storage))
+    return {t.number: t for t in study.trials}
 
 
 def _sweep_dir(tmp_path: Path) -> Path:
