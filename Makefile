@@ -25,7 +25,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 install: $(VENV)/.installed ## create .venv and install diffexp with pinned dependencies
 
 demo: install ## the whole workflow at laptop scale: phase 1 -> analyze -> phase 2 -> phase 3
-	$(PY) -m diffexp.demo profile=$(PROFILE) $(ARGS)
+	$(PY) -m diffexp.demo profile=$(PROFILE) launcher=$(LAUNCHER) $(ARGS)
 
 test: install ## run the test suite (slow, SLURM and all; a SLURM test skips without a cluster)
 	$(PY) -m pytest $(ARGS)
@@ -56,7 +56,9 @@ phase2: install ## phase 2: train phase 1's best trial to convergence (refine bu
 	  experiment_name=phase2 $(ARGS)
 
 phase3: install ## phase 3: physics verification of the latest phase-2 model (plots, score)
-	$(PY) -m diffexp.verify run=latest visualize=true profile=$(PROFILE) $(ARGS)
+	@run=$$(ls -dt outputs/runs/*_phase2 2>/dev/null | head -1); \
+	if [ -z "$$run" ]; then echo "make phase3: no phase-2 run under outputs/runs; run make phase2 first"; exit 2; fi; \
+	echo "verifying $$run"; $(PY) -m diffexp.verify run=$$run visualize=true $(ARGS)
 
 analyze: install ## rank the phase-1 study, importance, recommendations, plots
 	$(PY) -m diffexp.analyze $(ARGS)

@@ -10,9 +10,15 @@ import tensorflow as tf
 from diffexp.models.noise_schedule import NoiseSchedule
 
 
-def _predict(model, x: tf.Tensor, t: int, conditions: tf.Tensor) -> tf.Tensor:
-    steps = tf.fill([tf.shape(x)[0]], tf.constant(t, tf.int32))
-    return tf.cast(model([x, steps, conditions], training=False), tf.float32)
+def _compiled_predictor(model):
+    """One traced graph for every step: t is a tensor argument, so nothing retraces."""
+
+    @tf.function(reduce_retracing=True)
+    def predict(x, t, conditions):
+        steps = tf.fill([tf.shape(x)[0]], t)
+        return tf.cast(model([x, steps, conditions], training=False), tf.float32)
+
+    return lambda x, t, conditions: predict(x, tf.constant(t, tf.int32), conditions)
 
 
 def _in_batches(conditions: np.ndarray, batch_size: int):
@@ -39,6 +45,7 @@ def sample_ddim(
 ) -> np.ndarray:
     """Generate encoded events for encoded `conditions` [N, k]; returns [N, n_features]."""
     alpha_bars = schedule.alpha_bars
+    predict = _compiled_predictor(model)
     timesteps = ddim_timesteps(schedule.n_steps, steps)
     generator = tf.random.Generator.from_seed(seed)
     outputs = []
@@ -47,7 +54,7 @@ def sample_ddim(
         for i, t in enumerate(timesteps):
             a_t = float(alpha_bars[t])
             a_prev = float(alpha_bars[timesteps[i + 1]]) if i + 1 < len(timesteps) else 1.0
-            eps = _predict(model, x, int(t), cond)
+            eps = predict(x, int(t), cond)
             x0 = (x - np.sqrt(1 - a_t) * eps) / np.sqrt(a_t)
             sigma = eta * np.sqrt((1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev))
             direction = np.sqrt(max(1 - a_prev - sigma**2, 0.0)) * eps
@@ -69,12 +76,13 @@ def sample_ddpm(
     """Ancestral sampling over every step of the chain (posterior variance beta_tilde)."""
     betas = schedule.betas
     alpha_bars = schedule.alpha_bars
+    predict = _compiled_predictor(model)
     generator = tf.random.Generator.from_seed(seed)
     outputs = []
     for cond in _in_batches(np.asarray(conditions, np.float32), batch_size):
         x = generator.normal([cond.shape[0], n_features])
         for t in range(schedule.n_steps - 1, -1, -1):
-            eps = _predict(model, x, t, cond)
+            eps = predict(x, t, cond)
             alpha = 1.0 - betas[t]
             mean = (x - betas[t] / np.sqrt(1 - alpha_bars[t]) * eps) / np.sqrt(alpha)
             if t > 0:

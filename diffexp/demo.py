@@ -1,0 +1,81 @@
+"""`python -m diffexp.demo [profile=default] [launcher=submitit_local]`: the whole workflow
+at laptop scale, one phase after another, each as the command a user would type:
+phase 1 (parallel pruned search) -> analyze -> phase 2 (train the best) -> phase 3 (physics).
+Ends with where everything was written."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+STEPS = ("phase 1: parallel, pruned search", "analyze the study",
+         "phase 2: train the best configuration", "phase 3: verify the physics")
+
+
+def parse_args(argv: list[str]) -> dict[str, str]:
+    options = {"profile": "default", "launcher": "submitit_local", "output_dir": "outputs"}
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        if not sep or key not in options:
+            raise SystemExit(f"diffexp.demo: unknown argument {arg!r}; use "
+                             f"{', '.join(k + '=...' for k in options)}")
+        options[key] = value
+    return options
+
+
+def banner(index: int, text: str) -> None:
+    print(f"\n\033[1m[demo {index}/{len(STEPS)}] {text}\033[0m", flush=True)
+
+
+def run(command: list[str]) -> float:
+    print("$ " + " ".join(command), flush=True)
+    started = time.perf_counter()
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    result = subprocess.run([sys.executable, "-m", *command], env=env)
+    if result.returncode != 0:
+        raise SystemExit(f"diffexp.demo: step failed (exit {result.returncode}): "
+                         f"python -m {' '.join(command)}")
+    return time.perf_counter() - started
+
+
+def main(argv: list[str]) -> None:
+    options = parse_args(argv)
+    out = Path(options["output_dir"])
+    profile = f"profile={options['profile']}"
+    paths = f"paths.output_dir={out}"
+    phase2_dir = out / "runs" / f"{datetime.now():%Y-%m-%d_%H-%M-%S}_phase2"
+    storage = f"sqlite:///{out}/optuna_study.db"
+    durations = []
+
+    banner(1, STEPS[0])
+    durations.append(run(["diffexp.train", "-m", "hydra/sweeper=optuna", "search=phase1",
+                          f"hydra/launcher={options['launcher']}", profile, paths,
+                          "experiment_name=phase1"]))
+    banner(2, STEPS[1])
+    durations.append(run(["diffexp.analyze", "--study", "phase1", "--storage", storage,
+                          "--out", str(out / "optuna_results")]))
+    banner(3, STEPS[2])
+    durations.append(run(["diffexp.train", "best_of=phase1", "trainer=refine", profile, paths,
+                          "experiment_name=phase2", f"hydra.run.dir={phase2_dir}"]))
+    banner(4, STEPS[3])
+    durations.append(run(["diffexp.verify", f"run={phase2_dir}", "visualize=true"]))
+
+    print("\n\033[1mdemo finished\033[0m")
+    for step, seconds in zip(STEPS, durations, strict=True):
+        print(f"  {step:<40} {seconds:7.1f} s")
+    print(f"  {'total':<40} {sum(durations):7.1f} s\n")
+    print("where everything was written:")
+    print(f"  study storage       {storage}   (make dashboard)")
+    print(f"  phase-1 trials      {out}/sweeps/*_phase1/trial_*/trial.json")
+    print(f"  analysis            {out}/optuna_results/diffusion_hyperopt_results.json + *.png")
+    print(f"  phase-2 model       {phase2_dir}/best_model.weights.h5, training_summary.json,")
+    print(f"                      metrics.jsonl, training_curves.png")
+    print(f"  phase-3 physics     {phase2_dir}/verification.json + plots")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
