@@ -4,12 +4,17 @@ overwrites any run folder."""
 
 from __future__ import annotations
 
+import errno
+import os
+import re
 import sys
+import tempfile
 from pathlib import Path
+from typing import NoReturn
 
 from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException, MissingConfigException
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from diffexp.config_checks import ConfigError, validate_config
@@ -46,18 +51,94 @@ def describe_compose_error(error: Exception) -> str:
     return lines[0] if lines else type(error).__name__
 
 
-def compose_checked(overrides: list[str], config_name: str = "config") -> DictConfig:
-    """Compose the job config as Hydra will, and validate it; raise ConfigError."""
+def compose_checked(
+    overrides: list[str], config_name: str = "config", with_hydra: bool = False
+) -> DictConfig:
+    """Compose the job config as Hydra will, and validate it; raise ConfigError.
+    `with_hydra` keeps the `hydra` node (run folder) for the writability check."""
     try:
         with initialize_config_dir(str(CONF_DIR)):
-            cfg = compose(config_name=config_name, overrides=overrides)
+            cfg = compose(
+                config_name=config_name, overrides=overrides, return_hydra_config=with_hydra
+            )
     except (HydraException, OmegaConfBaseException, ValueError) as error:
         raise ConfigError(describe_compose_error(error)) from error
+    job_cfg = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
     try:
-        validate_config(cfg)
+        validate_config(job_cfg)
     except OmegaConfBaseException as error:
         raise ConfigError(str(error).strip().splitlines()[0]) from error
     return cfg
+
+
+# Disk faults a user fixes by freeing space or choosing another folder (not bugs).
+DISK_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR}
+)
+
+# diffexp's errors with a one-line, actionable message, as (module, class name). Looked up in
+# sys.modules so that reporting a config error does not import TensorFlow: a class whose
+# module was never imported cannot have been raised.
+USER_ERROR_CLASSES = (
+    ("diffexp.config_checks", "ConfigError"),
+    ("diffexp.data.errors", "DataError"),
+    ("diffexp.training.checkpoints", "CheckpointError"),
+    ("diffexp.training.session", "RunFolderInUse"),
+    ("diffexp.tuning.analysis_storage", "StudyError"),
+    ("diffexp.training.results", "DivergedError"),
+)
+
+
+def user_error_line(error: BaseException) -> str | None:
+    """The one line to print for an error the user can fix, or None for a bug (which keeps
+    its traceback)."""
+    for module_name, class_name in USER_ERROR_CLASSES:
+        cls = getattr(sys.modules.get(module_name), class_name, None)
+        if cls is not None and isinstance(error, cls):
+            return str(error).strip().splitlines()[0] if str(error).strip() else class_name
+    if isinstance(error, OSError) and error.errno in DISK_ERRNOS:
+        reason = error.strerror if "\n" not in str(error.strerror) else None
+        return (
+            f"cannot write {_failed_file(error)}: {reason or os.strerror(error.errno)}; "
+            "free disk space "
+            "or point paths.output_dir / hydra.run.dir at a writable folder"
+        )
+    return None
+
+
+def _failed_file(error: OSError) -> str:
+    """The file a write failed on; h5py puts it only into its (multi-line) message."""
+    if error.filename:
+        return str(error.filename)
+    found = re.search(r"filename = '([^']+)'", str(error))
+    return found.group(1) if found else "the run folder"
+
+
+def exit_with_user_error(line: str) -> NoReturn:
+    print(f"diffexp: error: {line}", file=sys.stderr)
+    sys.exit(EXIT_BAD_CONFIG)
+
+
+def check_writable(folder: Path, key: str) -> None:
+    """Raise ConfigError unless `folder` can be created and written: probe with a temporary
+    file in its nearest existing ancestor (permission bits say nothing for root; a read-only
+    mount or a regular file in the path does)."""
+    ancestor = Path(folder).absolute()
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ConfigError(
+            f"{key}={folder} cannot be created: {ancestor} is a file, not a folder; "
+            "choose another folder"
+        )
+    try:
+        with tempfile.TemporaryFile(dir=ancestor):
+            pass
+    except OSError as error:
+        raise ConfigError(
+            f"{key}={folder} is not writable ({ancestor}: {error.strerror}); "
+            "choose a writable folder"
+        ) from error
 
 
 def precheck_or_exit(argv: list[str], config_name: str = "config") -> None:
@@ -65,7 +146,10 @@ def precheck_or_exit(argv: list[str], config_name: str = "config") -> None:
     if overrides is None:
         return
     try:
-        compose_checked(overrides, config_name)
+        cfg = compose_checked(overrides, config_name, with_hydra=True)
+        check_writable(Path(str(cfg.hydra.run.dir)), "hydra.run.dir")
+        output_dir = OmegaConf.select(cfg, "paths.output_dir")
+        if output_dir is not None:
+            check_writable(Path(str(output_dir)), "paths.output_dir")
     except ConfigError as error:
-        print(f"diffexp: error: {error}", file=sys.stderr)
-        sys.exit(EXIT_BAD_CONFIG)
+        exit_with_user_error(str(error))

@@ -95,6 +95,11 @@ def validate_config(cfg: DictConfig) -> None:
         ("diffusion.beta_schedule", ("linear", "cosine")),
     ):
         _choice(cfg, key, allowed)
+    resume = OmegaConf.select(cfg, "trainer.resume")
+    if resume not in (True, False, "auto", None):
+        raise ConfigError(
+            f"trainer.resume={resume!r} is not allowed; use one of: true, false, auto"
+        )
     if cfg.optimizer.name == "adam" and float(cfg.optimizer.weight_decay) != 0:
         raise ConfigError(
             "optimizer.weight_decay is set but optimizer=adam ignores it; use optimizer=adamw"

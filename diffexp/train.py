@@ -5,6 +5,7 @@ sweeper minimizes). With `-m hydra/sweeper=optuna` every trial of a study runs t
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import sys
@@ -12,11 +13,12 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 import diffexp.runtime  # noqa: F401 - sets TensorFlow's log level before it is imported
 from diffexp import runtime
-from diffexp.cli import precheck_or_exit
+from diffexp.cli import exit_with_user_error, precheck_or_exit, user_error_line
 from diffexp.config_checks import validate_config
 from diffexp.training.results import TrainResult
 
@@ -59,9 +61,28 @@ def _job(cfg: DictConfig) -> float:
     return objective
 
 
+def _in_multirun() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
 @hydra.main(config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float:
-    return _job(cfg)
+    """A single run turns diffexp's user-facing errors (bad data, checkpoint, run folder,
+    study, divergence, full or read-only disk) into one `diffexp: error:` line and exit 2
+    instead of Hydra's traceback; bugs keep their traceback. A multirun job re-raises, so the
+    sweeper records the trial FAIL with the reason."""
+    try:
+        return _job(cfg)
+    except Exception as error:
+        line = user_error_line(error)
+        if line is None or _in_multirun():
+            raise
+        if not isinstance(error, OSError):  # a full disk cannot take the log line either
+            log.error("%s", line)
+    # Outside the except block the traceback is gone; collecting it now closes what its
+    # frames held open (an h5py file that failed to write crashes at interpreter exit).
+    gc.collect()
+    exit_with_user_error(line)
 
 
 def expand_best_of(argv: list[str]) -> list[str]:
@@ -98,6 +119,7 @@ def expand_best_of(argv: list[str]) -> list[str]:
 
 
 def cli() -> None:
+    logging.raiseExceptions = False  # a full disk must not print a traceback per log line
     argv = expand_best_of(sys.argv[1:])
     precheck_or_exit(argv)
     sys.argv = sys.argv[:1] + argv

@@ -78,7 +78,13 @@ def eager_runner(
             t = rng.integers(0, objective.n_steps, size=batch_size).astype(np.int32)
             noise = rng.standard_normal((batch_size, x.shape[1])).astype(np.float32)
             with tf.GradientTape() as tape:
-                loss = objective.loss(x[index], c[index], t, noise, training=True)
+                loss = objective.loss(
+                    tf.constant(x[index]),
+                    tf.constant(c[index]),
+                    tf.constant(t),
+                    tf.constant(noise),
+                    training=True,
+                )
             variables = denoiser.trainable_variables
             optimizer.apply(tape.gradient(loss, variables), variables)
             float(loss)

@@ -81,7 +81,7 @@ def compose_checked_bench(overrides: list[str]) -> DictConfig:
     from diffexp.cli import CONF_DIR
 
     try:
-        with initialize_config_dir(str(CONF_DIR), version_base=None):
+        with initialize_config_dir(str(CONF_DIR)):
             cfg = compose(config_name=BENCH_CONFIG, overrides=overrides)
         OmegaConf.resolve(cfg)
     except (HydraException, OmegaConfBaseException) as error:

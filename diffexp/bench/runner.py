@@ -80,7 +80,8 @@ def run_bench(config: BenchConfig, print_table: bool = True) -> dict:
             section = _section_runner(name)(ctx)
         except Exception as error:  # recorded in the results; the other sections still run
             log.error("bench section %s failed:\n%s", name, traceback.format_exc())
-            section = {"error": f"{type(error).__name__}: {str(error).splitlines()[0]}"}
+            first_line = (str(error).splitlines() or [""])[0][:200]
+            section = {"error": f"{type(error).__name__}: {first_line}"}
         section["seconds"] = round(time.perf_counter() - started, 2)
         results["sections"][name] = section
         keras.backend.clear_session()

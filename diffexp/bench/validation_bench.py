@@ -17,60 +17,91 @@ from diffexp.bench.context import BenchContext
 from diffexp.training.diffusion_loss import DiffusionObjective
 from diffexp.training.validation import build_validator
 
+DRAW_SEEDS = 8  # draw seeds behind the one-draw error spread
 CONF_VALIDATION = Path(__file__).resolve().parents[2] / "conf" / "validation"
 
 
-def reference_loss(
-    objective: DiffusionObjective, x0: np.ndarray, cond: np.ndarray, draws: int, seed: int
-) -> float:
-    """Mean loss over every validation sample with `draws` (t, noise) draws each."""
-    rng = np.random.default_rng(seed)
-    batch = 4096
+class LossEvaluator:
+    """The validation loss of given (t, noise) draws, compiled once: the reference (several
+    draws per sample) and the fixed-draw variants compared in the details."""
 
-    @tf.function(reduce_retracing=True)
-    def batch_sum(x_b, c_b, t_b, n_b):
-        return objective.loss(x_b, c_b, t_b, n_b, training=False) * tf.cast(
-            tf.shape(x_b)[0], tf.float32
-        )
+    def __init__(self, objective: DiffusionObjective, x0: np.ndarray, cond: np.ndarray) -> None:
+        self.objective, self.x0, self.cond = objective, x0, cond
 
-    total, count = 0.0, 0
-    for _ in range(draws):
-        t = rng.integers(0, objective.n_steps, size=len(x0)).astype(np.int32)
-        noise = rng.standard_normal(x0.shape).astype(np.float32)
-        for start in range(0, len(x0), batch):
-            part = slice(start, start + batch)
-            total += float(batch_sum(x0[part], cond[part], t[part], noise[part]))
-            count += len(x0[part])
-    return total / count
+        def batch_sum(x_b, c_b, t_b, n_b):
+            n = tf.cast(tf.shape(x_b)[0], tf.float32)
+            return objective.loss(x_b, c_b, t_b, n_b, training=False) * n
+
+        self._batch_sum = tf.function(batch_sum, reduce_retracing=True)
+
+    def draw(self, rng: np.random.Generator, n: int, stratified: bool):
+        """One (t, noise) per sample; stratified t covers [0, T) evenly, in random order."""
+        n_steps = self.objective.n_steps
+        if stratified:
+            t = ((np.arange(n) + rng.random(n)) * n_steps / n).astype(np.int32)
+            t = rng.permutation(np.minimum(t, n_steps - 1))
+        else:
+            t = rng.integers(0, n_steps, size=n).astype(np.int32)
+        return t, rng.standard_normal((n, self.x0.shape[1])).astype(np.float32)
+
+    def mean_loss(self, t: np.ndarray, noise: np.ndarray, batch: int = 4096) -> float:
+        n = len(t)
+        total = 0.0
+        for start in range(0, n, batch):
+            part = slice(start, min(start + batch, n))
+            total += float(self._batch_sum(self.x0[part], self.cond[part], t[part], noise[part]))
+        return total / n
+
+    def reference(self, draws: int, seed: int) -> float:
+        """Mean loss over every sample with `draws` independent draws each."""
+        rng = np.random.default_rng(seed)
+        n = len(self.x0)
+        return float(np.mean([self.mean_loss(*self.draw(rng, n, False)) for _ in range(draws)]))
+
+    def fixed_draw_errors(
+        self, n_samples: int, reference: float, stratified: bool, seeds: int, seed: int
+    ) -> list[float]:
+        """|loss - reference| of a one-draw validator over the first n_samples, per seed."""
+        errors = []
+        for offset in range(seeds):
+            rng = np.random.default_rng(seed + 100 + offset)
+            t, noise = self.draw(rng, n_samples, stratified)
+            errors.append(abs(self.mean_loss(t, noise) - reference))
+        return errors
 
 
-def _validation_cfgs(train_cfg: DictConfig) -> tuple[DictConfig, DictConfig]:
-    """(diffexp's fast validation as configured, the naive original)."""
+def _validation_cfgs(
+    train_cfg: DictConfig, naive_batches: int | None
+) -> tuple[DictConfig, DictConfig]:
+    """(diffexp's fast validation as configured, the naive original, 50 batches unless the
+    size shortens it)."""
     fast = train_cfg.validation
     if fast.mode != "fast":
         fast = OmegaConf.load(CONF_VALIDATION / "fast.yaml")
-    return fast, OmegaConf.load(CONF_VALIDATION / "naive.yaml")
+    naive = OmegaConf.load(CONF_VALIDATION / "naive.yaml")
+    if naive_batches is not None:
+        naive.n_batches = int(naive_batches)
+    return fast, naive
 
 
 def run(ctx: BenchContext) -> dict:
     size, seed = ctx.size, ctx.seed
     trainer = ctx.trainer("validation", {"schedule": {"name": "constant"}})
-    fast_cfg, naive_cfg = _validation_cfgs(ctx.train_cfg())
+    fast_cfg, naive_cfg = _validation_cfgs(ctx.train_cfg(), size.naive_batches)
     batch_size = trainer.batch_size
     fast = build_validator(fast_cfg, trainer.objective, ctx.val_x, ctx.val_c, batch_size, seed + 1)
     naive = build_validator(
         naive_cfg, trainer.objective, ctx.val_x, ctx.val_c, batch_size, seed + 2
     )
 
+    evaluator = LossEvaluator(trainer.objective, ctx.val_x, ctx.val_c)
     rows = []
     n_checkpoints = int(size.n_checkpoints)
     steps_each = max(1, int(size.validation_train_steps) // n_checkpoints)
     for _ in range(n_checkpoints):
         for _ in range(steps_each):
             trainer.train_step()
-        reference = reference_loss(
-            trainer.objective, ctx.val_x, ctx.val_c, int(size.reference_draws), seed + 3
-        )
+        reference = evaluator.reference(int(size.reference_draws), seed + 3)
         rows.append((reference, fast.validate(), naive.validate()))
     reference, fast_values, naive_values = (np.array(col) for col in zip(*rows, strict=True))
 
@@ -87,6 +118,16 @@ def run(ctx: BenchContext) -> dict:
         "fast_spearman": _spearman(fast_values, reference),
         "naive_spearman": _spearman(naive_values, reference),
     }
+    # what a different draw would give: the fast validator's error spread over draw seeds,
+    # with uniform t (as it draws now) and with stratified t (a proposal), on the last checkpoint
+    for stratified, name in (
+        (False, "one_draw_error_uniform_t"),
+        (True, "one_draw_error_stratified_t"),
+    ):
+        errors = evaluator.fixed_draw_errors(
+            fast.n_samples, float(reference[-1]), stratified, DRAW_SEEDS, seed
+        )
+        figures[name] = stats.figure(errors, "loss", device)
     details = {
         "reference_losses": reference.tolist(),
         "fast_losses": fast_values.tolist(),

@@ -6,6 +6,7 @@ file, written into a temporary folder and renamed, so a kill never leaves half a
 
 from __future__ import annotations
 
+import errno
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -33,12 +34,40 @@ class TrainingState:
     training_time_seconds: float = 0.0
 
 
+def _variables_bytes(variables) -> int:
+    return int(sum(np.prod(v.shape) * np.dtype(v.dtype).itemsize for v in variables))
+
+
+def weights_bytes(model) -> int:
+    return _variables_bytes(model.weights)
+
+
+def bytes_needed(model, optimizer) -> int:
+    """Disk the run's files can need at once: best weights and their temporary copy, and the
+    last checkpoint (weights + optimizer state) twice while a new one replaces the old."""
+    weights = _variables_bytes(model.weights)
+    return 2 * weights + 2 * (weights + _variables_bytes(optimizer.variables))
+
+
+def ensure_free_space(run_dir: Path, n_bytes: int) -> None:
+    """Raise OSError(ENOSPC) naming the folder before a write that cannot fit: HDF5 handles a
+    full disk badly (its half-written file crashes the interpreter at exit)."""
+    free = shutil.disk_usage(run_dir).free
+    if free < n_bytes:
+        raise OSError(
+            errno.ENOSPC,
+            f"No space left on device (needs {n_bytes / 1e6:.1f} MB, {free / 1e6:.1f} MB free)",
+            str(run_dir),
+        )
+
+
 def save_checkpoint(
     run_dir: Path, model, optimizer, rng: tf.random.Generator, state: TrainingState
 ) -> None:
     final = Path(run_dir) / LAST_CHECKPOINT
     staging = Path(run_dir) / f".{LAST_CHECKPOINT}.tmp"
     shutil.rmtree(staging, ignore_errors=True)
+    ensure_free_space(run_dir, bytes_needed(model, optimizer) // 2)
     staging.mkdir(parents=True)
     model.save_weights(staging / "model.weights.h5")
     arrays = {f"optimizer_{i}": v.numpy() for i, v in enumerate(optimizer.variables)}

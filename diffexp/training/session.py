@@ -35,11 +35,20 @@ def stop_reason_of(error: BaseException) -> str:
     return "failed"
 
 
+def resume_requested(setting: bool | str, run_dir: Path) -> bool:
+    """`trainer.resume`: true/false, or "auto" = resume when the run folder holds a checkpoint.
+    "auto" is what a requeued SLURM job needs: submitit re-runs the same command in the same
+    folder after a time limit or preemption, and the first start has no checkpoint yet."""
+    if setting == "auto":
+        return checkpoints.has_checkpoint(run_dir)
+    return bool(setting)
+
+
 class TrainingSession:
     def __init__(self, cfg: DictConfig, run_dir: Path) -> None:
         self.cfg = cfg
         self.run_dir = Path(run_dir)
-        self.resume = bool(cfg.trainer.resume)
+        self.resume = resume_requested(cfg.trainer.resume, self.run_dir)
         self._check_run_folder()
         self.precision = runtime.configure_precision(
             str(cfg.precision.policy), bool(cfg.precision.force)
@@ -54,7 +63,7 @@ class TrainingSession:
             self.transform = EventTransform.load(transform_path)
         else:
             self.transform = EventTransform.fit(train_events)
-            self.transform.save(transform_path)
+            atomic_write_json(transform_path, self.transform.to_dict())  # never half-written
         self.train_arrays = self.transform.encode(train_events)
         self.val_arrays = self.transform.encode(val_events)
         self.n_train, self.n_val = train_events.n_events, val_events.n_events
@@ -84,8 +93,13 @@ class TrainingSession:
         trainer = self.build_trainer()
         try:
             result = trainer.fit(reporter=reporter, resume=self.resume)
+        except checkpoints.CheckpointError:
+            raise  # nothing was trained: keep the earlier run's summary as it is
         except BaseException as error:
-            self.write_summary(trainer, stop_reason_of(error), error)
+            try:
+                self.write_summary(trainer, stop_reason_of(error), error)
+            except OSError as write_error:  # e.g. the disk is full: report the first error
+                log.error("could not write the training summary: %s", write_error)
             raise
         self.write_summary(trainer, result.stop_reason)
         return result

@@ -111,6 +111,9 @@ class Trainer:
 
     def fit(self, reporter: EpochReporter | None = None, resume: bool = False) -> TrainResult:
         state = checkpoints.TrainingState()
+        checkpoints.ensure_free_space(
+            self.run_dir, checkpoints.bytes_needed(self.model, self.optimizer)
+        )
         if resume:
             state = checkpoints.load_checkpoint(self.run_dir, self.model, self.optimizer, self.rng)
             records.truncate_metrics(self.run_dir, state.epoch)
@@ -203,5 +206,10 @@ class Trainer:
     def _save_best_weights(self) -> None:
         final = self.run_dir / checkpoints.BEST_WEIGHTS
         tmp = self.run_dir / ".best_model.tmp.weights.h5"
-        self.model.save_weights(tmp)
+        checkpoints.ensure_free_space(self.run_dir, checkpoints.weights_bytes(self.model))
+        try:
+            self.model.save_weights(tmp)
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # a full disk leaves no half-written weights behind
+            raise
         tmp.replace(final)

@@ -17,6 +17,7 @@ reused by subclassing (hydra-optuna-sweeper is pinned to 1.4.0rc3).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import threading
@@ -109,8 +110,12 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
         overrides, provenance = best_trial_overrides(self.fix_best_of, str(self.storage))
         taken = {item.split("=", 1)[0].lstrip("+~") for item in params_conf}
         fixed = {k: v for k, v in overrides.items() if k not in taken}
-        log.info("fixed from study '%s' trial %s: %s", self.fix_best_of,
-                 provenance.get("trial_number"), fixed)
+        log.info(
+            "fixed from study '%s' trial %s: %s",
+            self.fix_best_of,
+            provenance.get("trial_number"),
+            fixed,
+        )
         self._fixed_provenance = {**provenance, "overrides": fixed}
         return [f"{key}={value}" for key, value in fixed.items()]
 
@@ -143,8 +148,9 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
     @staticmethod
     def _fail_stale_trials(study: optuna.Study, storage: BaseStorage) -> None:
         """A trial still RUNNING when a sweep starts belongs to a sweep that died: FAIL it."""
-        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,
-                                                                TrialState.WAITING)):
+        for trial in study.get_trials(
+            deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)
+        ):
             storage.set_trial_user_attr(trial._trial_id, FAIL_REASON_ATTR, STALE_REASON)
             study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
             log.warning("trial %d was %s", trial.number, STALE_REASON)
@@ -159,9 +165,15 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
         study, storage = self._open_study()
         finished = sum(t.state.is_finished() for t in study.get_trials(deepcopy=False))
         to_run = max(0, self.n_trials - finished)
-        log.info("study '%s' in %s: %d finished trials, %d to run (n_trials=%d), pruner %s",
-                 study.study_name, self.storage, finished, to_run, self.n_trials,
-                 type(self.pruner).__name__)
+        log.info(
+            "study '%s' in %s: %d finished trials, %d to run (n_trials=%d), pruner %s",
+            study.study_name,
+            self.storage,
+            finished,
+            to_run,
+            self.n_trials,
+            type(self.pruner).__name__,
+        )
         state = _SweepState(to_run=to_run, allowed_failures=self.max_failure_rate * to_run)
         if to_run:
             kind = launcher_kind(self.launcher)
@@ -185,8 +197,12 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
             self._slot(study, storage, space, state)
             return
         threads = [
-            threading.Thread(target=self._slot, args=(study, storage, space, state),
-                             name=f"trial-slot-{i}", daemon=True)
+            threading.Thread(
+                target=self._slot,
+                args=(study, storage, space, state),
+                name=f"trial-slot-{i}",
+                daemon=True,
+            )
             for i in range(slots)
         ]
         for thread in threads:
@@ -198,13 +214,22 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
         """One slot: ask a trial, run it, record it, repeat until the sweep has enough."""
         while (item := self._next_trial(study, space, state)) is not None:
             trial, overrides = item
-            failed = self._run_trial(study, storage, trial, overrides)
+            try:
+                failed = self._run_trial(study, storage, trial, overrides)
+            except Exception as exc:  # a storage error here must not silently end the slot
+                log.exception("trial %d: the sweeper could not record it", trial.number)
+                failed = True
+                with contextlib.suppress(Exception):
+                    self._finish_for_job(study, storage, trial, None, exc)
             with state.lock:
                 state.failures += failed
                 if state.failures > state.allowed_failures and not state.stopped:
                     state.stopped = True
-                    log.error("%d trials failed (max_failure_rate=%s): launching no more",
-                              state.failures, self.max_failure_rate)
+                    log.error(
+                        "%d trials failed (max_failure_rate=%s): launching no more",
+                        state.failures,
+                        self.max_failure_rate,
+                    )
 
     def _next_trial(self, study, space, state: _SweepState):
         with state.lock:  # study.ask and the sampler are not thread-safe
@@ -255,10 +280,12 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
             except (TypeError, ValueError) as exc:
                 error = ValueError(f"return value must be float-castable, got {value!r}: {exc}")
         reason = _reason(error)
-        retry_on_lock(lambda: storage.set_trial_user_attr(trial._trial_id, FAIL_REASON_ATTR,
-                                                          reason))
-        retry_on_lock(lambda: study.tell(trial.number, state=TrialState.FAIL,
-                                         skip_if_finished=True))
+        retry_on_lock(
+            lambda: storage.set_trial_user_attr(trial._trial_id, FAIL_REASON_ATTR, reason)
+        )
+        retry_on_lock(
+            lambda: study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+        )
         log.warning("trial %d failed: %s", trial.number, reason)
         return storage.get_trial(trial._trial_id)
 

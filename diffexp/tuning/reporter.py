@@ -41,8 +41,7 @@ class TrialReporter:
         if not math.isfinite(value):
             # A NaN/inf loss is the trainer's to raise (DivergedError); the pruner must not
             # compare it with other trials' losses.
-            log.warning("trial %d: epoch %d value %s not reported", self.trial.number, epoch,
-                        value)
+            log.warning("trial %d: epoch %d value %s not reported", self.trial.number, epoch, value)
             return
         retry_on_lock(lambda: self.trial.report(value, epoch))
         self.last_epoch, self.last_value = epoch, value

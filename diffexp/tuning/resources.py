@@ -40,15 +40,22 @@ def slots_for(n_jobs: int, kind: str, cap_to_cores: bool, cores: int | None = No
     n_jobs = max(1, int(n_jobs))
     if kind == "inprocess":
         if n_jobs > 1:
-            log.info("n_jobs=%d -> 1: the basic launcher runs trials one at a time in this "
-                     "process; use hydra/launcher=submitit_local for parallel trials", n_jobs)
+            log.info(
+                "n_jobs=%d -> 1: the basic launcher runs trials one at a time in this "
+                "process; use hydra/launcher=submitit_local for parallel trials",
+                n_jobs,
+            )
         return 1
     if kind == "cluster" or not cap_to_cores:
         return n_jobs
     cores = cores or available_cores()
     if n_jobs > cores:
-        log.info("n_jobs=%d capped to %d, the CPU cores available here "
-                 "(hydra.sweeper.cap_n_jobs_to_cores=false to oversubscribe)", n_jobs, cores)
+        log.info(
+            "n_jobs=%d capped to %d, the CPU cores available here "
+            "(hydra.sweeper.cap_n_jobs_to_cores=false to oversubscribe)",
+            n_jobs,
+            cores,
+        )
         return cores
     return n_jobs
 

@@ -91,8 +91,9 @@ def retry_on_lock(call: Callable[[], T], attempts: int = RETRY_ATTEMPTS) -> T:
         except Exception as exc:  # sqlalchemy/optuna wrap the sqlite error differently
             if attempt == attempts or not is_lock_error(exc):
                 raise
-            log.warning("storage locked (attempt %d/%d); retrying in %.1f s", attempt,
-                        attempts, delay)
+            log.warning(
+                "storage locked (attempt %d/%d); retrying in %.1f s", attempt, attempts, delay
+            )
             time.sleep(delay * (1.0 + random.random()))
             delay *= 2
     raise AssertionError("unreachable")

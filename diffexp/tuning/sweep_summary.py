@@ -22,8 +22,11 @@ SUMMARY_FILE = "sweep_summary.yaml"
 def count_states(trials: list[FrozenTrial]) -> dict[str, int]:
     """Counts of complete / pruned / failed / running trials."""
     counts = {"complete": 0, "pruned": 0, "failed": 0, "running": 0}
-    names = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned",
-             TrialState.FAIL: "failed"}
+    names = {
+        TrialState.COMPLETE: "complete",
+        TrialState.PRUNED: "pruned",
+        TrialState.FAIL: "failed",
+    }
     for trial in trials:
         counts[names.get(trial.state, "running")] += 1
     return counts
@@ -49,10 +52,15 @@ def build_summary(study: optuna.Study, storage: str, sweep_numbers: list[int]) -
         "study": {**count_states(trials), "finished": sum(t.state.is_finished() for t in trials)},
         "failed_trials": {
             t.number: t.user_attrs.get("fail_reason", "unknown")
-            for t in mine if t.state == TrialState.FAIL
+            for t in mine
+            if t.state == TrialState.FAIL
         },
-        "best": None if best is None else {
-            "trial_number": best.number, "value": best.value, "params": best.params,
+        "best": None
+        if best is None
+        else {
+            "trial_number": best.number,
+            "value": best.value,
+            "params": best.params,
         },
     }
 
@@ -88,6 +96,8 @@ def format_summary(summary: dict[str, Any]) -> str:
     if best is None:
         lines.append("  best: none (no completed trial)")
     else:
-        lines.append(f"  best: trial {best['trial_number']} value {best['value']:.6g} "
-                     f"params {best['params']}")
+        lines.append(
+            f"  best: trial {best['trial_number']} value {best['value']:.6g} "
+            f"params {best['params']}"
+        )
     return "\n".join(lines)

@@ -10,12 +10,16 @@ import numpy as np
 from diffexp.data import EventSet
 
 SAMPLERS: tuple[str, ...] = ("ddim", "ddpm")
+# Cap on a decoded charge: a diverging model's log-charge overflows exp() to inf, which no
+# metric can histogram; a million PE per PMT is far beyond any physical event here.
+MAX_CHARGE_PE = 1.0e6
 
 
 @dataclass
 class Generated:
     events: EventSet
     seconds: float
+    non_finite_charges: int  # decoded values that were NaN or inf (set to 0 or the cap)
 
     @property
     def events_per_second(self) -> float:
@@ -67,7 +71,10 @@ def generate(
             batch_size=batch_size,
         )
     seconds = time.perf_counter() - start
-    charges = transform.decode_charges(x)
+    with np.errstate(over="ignore", invalid="ignore"):
+        charges = transform.decode_charges(x)
+    non_finite = int(np.size(charges) - np.count_nonzero(np.isfinite(charges)))
+    charges = np.minimum(np.nan_to_num(charges, nan=0.0, posinf=MAX_CHARGE_PE), MAX_CHARGE_PE)
     charges[charges < hit_threshold_pe] = 0.0
     events = EventSet(charges, np.asarray(conditions, np.float32), condition_names, pmt_ids)
-    return Generated(events, seconds)
+    return Generated(events, seconds, non_finite)

@@ -10,11 +10,12 @@ from typing import Any
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
+from threadpoolctl import threadpool_limits
 
 from diffexp.io_utils import atomic_write_json
 from diffexp.verification import plots
 from diffexp.verification.features import energy_column
-from diffexp.verification.generation import SAMPLERS, Generated, generate
+from diffexp.verification.generation import MAX_CHARGE_PE, SAMPLERS, Generated, generate
 from diffexp.verification.metrics import MetricSettings
 from diffexp.verification.reconstruction import load_or_fit_reconstruction, reconstruction_key
 from diffexp.verification.samples import ReferenceSamples, reference_samples
@@ -98,11 +99,11 @@ def write_plots(
         repeated = np.repeat(condition, int(cfg.hit_map_draws), axis=0)
         draws = _generate(cfg, loaded, samples, repeated).events.charges
         pmt_ids = reference.pmt_ids
-        maps = {
-            "simulated event": reference.charges[0],
-            "generated event": events.charges[0],
+        maps = {  # the simulator's mean first: it sets the colour scale
             "simulator mean": samples.simulator.expected_pe(condition)[0, pmt_ids],
             f"generated mean of {len(draws)}": draws.mean(axis=0),
+            "simulated event": reference.charges[0],
+            "generated event": events.charges[0],
         }
         text = ", ".join(
             f"{n}={v:.2f}" for n, v in zip(reference.condition_names, condition[0], strict=True)
@@ -121,14 +122,16 @@ def write_plots(
     return {name: path.name for name, path in written.items()}
 
 
-def verify_run(cfg: DictConfig) -> dict[str, Any]:
-    """Verify the run at `cfg.run`; returns what verification.json holds."""
-    from diffexp.models.loading import load_run
-
+def verify_run(cfg: DictConfig, loaded=None) -> dict[str, Any]:
+    """Verify the run at `cfg.run` (`loaded`: that run already loaded, a LoadedRun); returns
+    what verification.json holds."""
     started = time.perf_counter()
     _check_request(cfg)
     run_dir = Path(cfg.run)
-    loaded = load_run(run_dir)
+    if loaded is None:
+        from diffexp.models.loading import load_run
+
+        loaded = load_run(run_dir)
     n_events = int(cfg.n_events or loaded.cfg.profile.verify_events)
     data_cfg = OmegaConf.to_container(loaded.cfg.data, resolve=True)
     samples = reference_samples(loaded.cfg.data, cfg.paths.cache_dir, n_events, int(cfg.seed))
@@ -138,17 +141,25 @@ def verify_run(cfg: DictConfig) -> dict[str, Any]:
             f"gives {samples.reference.n_pmt}: the run's .hydra/config.yaml does not match "
             "its weights"
         )
-    reconstruction = _reconstruction(cfg, samples, data_cfg)
     generated = _generate(cfg, loaded, samples, samples.reference.conditions)
+    if generated.non_finite_charges:
+        log.warning(
+            "%d generated charges were NaN or inf (set to 0 or %g PE): the model diverges",
+            generated.non_finite_charges,
+            MAX_CHARGE_PE,
+        )
     settings = MetricSettings(**OmegaConf.to_container(cfg.score, resolve=True))
-    report = physics_score(
-        generated.events,
-        samples.reference,
-        samples.floor,
-        samples.pmt_positions,
-        reconstruction,
-        settings,
-    )
+    # The score is cheap single-threaded; OpenMP threads spinning on a busy machine are not.
+    with threadpool_limits(limits=1):
+        reconstruction = _reconstruction(cfg, samples, data_cfg)
+        report = physics_score(
+            generated.events,
+            samples.reference,
+            samples.floor,
+            samples.pmt_positions,
+            reconstruction,
+            settings,
+        )
     result: dict[str, Any] = {
         "run": str(run_dir),
         "score": report.score,
@@ -164,6 +175,7 @@ def verify_run(cfg: DictConfig) -> dict[str, Any]:
             "events": generated.events.n_events,
             "seconds": generated.seconds,
             "events_per_second": generated.events_per_second,
+            "non_finite_charges": generated.non_finite_charges,
         },
     }
     if cfg.visualize:

@@ -33,10 +33,11 @@ def pmt_charge_distributions(
     n_rows = int(np.ceil(n / n_cols))
     figure, axes = plt.subplots(n_rows, n_cols, figsize=(3.2 * n_cols, 2.6 * n_rows), squeeze=False)
     for ax, column in zip(axes.flat, pmt_columns, strict=False):
-        both = np.concatenate([simulated.charges[:, column], generated.charges[:, column]])
-        edges = np.linspace(0.0, max(float(np.quantile(both, 0.995)), 1.0), 31)
-        ax.hist(simulated.charges[:, column], edges, histtype="step", label="simulated")
-        ax.hist(generated.charges[:, column], edges, histtype="step", label="generated")
+        # The range follows the simulation; a wild model's charges pile up in the last bin.
+        top = 1.5 * max(float(np.quantile(simulated.charges[:, column], 0.995)), 1.0)
+        edges = np.linspace(0.0, top, 31)
+        for events, label in ((simulated, "simulated"), (generated, "generated")):
+            ax.hist(np.minimum(events.charges[:, column], top), edges, histtype="step", label=label)
         ax.set_yscale("log")
         ax.set_title(f"PMT {int(simulated.pmt_ids[column])}", fontsize=9)
         ax.set_xlabel("charge [PE]", fontsize=8)
@@ -61,6 +62,7 @@ def total_charge_vs_energy(simulated: EventSet, generated: EventSet, path: Path)
         )
     ax.set_xlabel(simulated.condition_names[index])
     ax.set_ylabel("total charge [PE]")
+    ax.set_ylim(0.0, 1.5 * float(simulated.charges.sum(axis=1).max()))  # the simulation's range
     ax.legend()
     return _save(figure, path)
 
@@ -71,10 +73,11 @@ def hit_maps(
     condition_text: str,
     path: Path,
 ) -> Path:
-    """Event displays of the unrolled detector: one panel per named charge map [n_pmt]
-    (same colour scale), PMTs at `unrolled` [n_pmt, 2] positions."""
+    """Event displays of the unrolled detector: one panel per named charge map [n_pmt],
+    PMTs at `unrolled` [n_pmt, 2] positions, on the colour scale of the first map (the
+    simulation), so a wild model saturates instead of washing out the picture."""
     figure, axes = plt.subplots(1, len(maps), figsize=(3.6 * len(maps), 4.6), squeeze=False)
-    vmax = max(float(np.max(values)) for values in maps.values()) or 1.0
+    vmax = float(np.max(next(iter(maps.values())))) or 1.0
     for ax, (title, values) in zip(axes.flat, maps.items(), strict=True):
         points = ax.scatter(
             unrolled[:, 0], unrolled[:, 1], c=values, s=28, cmap="viridis", vmin=0.0, vmax=vmax

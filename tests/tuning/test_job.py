@@ -19,8 +19,15 @@ MEDIAN = {"_target_": "optuna.pruners.MedianPruner", "n_startup_trials": 1, "n_w
 
 
 def _result(run_dir: Path, losses: list[float]) -> TrainResult:
-    return TrainResult(min(losses), losses.index(min(losses)) + 1, losses[-1], 1.5, len(losses),
-                       "completed", run_dir)
+    return TrainResult(
+        min(losses),
+        losses.index(min(losses)) + 1,
+        losses[-1],
+        1.5,
+        len(losses),
+        "completed",
+        run_dir,
+    )
 
 
 def _trainer(run_dir: Path, losses: list[float], fail: Exception | None = None):
@@ -42,8 +49,9 @@ def _job(study: optuna.Study, url: str, run_dir: Path) -> TrialJob:
 def test_plain_run_only_trains(tmp_path):
     cfg = OmegaConf.create({"tuning": {"study_name": None, "storage": None, "trial_number": None}})
     job = TrialJob.from_config(cfg, tmp_path)
-    assert job.run(lambda reporter: _result(tmp_path, [3.0, 2.0]) if reporter is None else None) \
-        == 2.0
+    assert (
+        job.run(lambda reporter: _result(tmp_path, [3.0, 2.0]) if reporter is None else None) == 2.0
+    )
     assert not (tmp_path / "trial.json").exists()
 
 
@@ -81,8 +89,10 @@ def test_worse_trial_is_pruned_with_last_value(tmp_path, make_study, sqlite_url)
 
 @pytest.mark.parametrize(
     ("error", "reason"),
-    [(DivergedError(2, 7, math.nan), "diverged: loss diverged to nan at epoch 2"),
-     (RuntimeError("out of coffee"), "RuntimeError: out of coffee")],
+    [
+        (DivergedError(2, 7, math.nan), "diverged: loss diverged to nan at epoch 2"),
+        (RuntimeError("out of coffee"), "RuntimeError: out of coffee"),
+    ],
 )
 def test_failing_trial_is_fail_with_reason(tmp_path, make_study, sqlite_url, error, reason):
     study = make_study()

@@ -91,13 +91,18 @@ def test_relative_storage_paths_become_absolute(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize(
     ("option", "cls"),
-    [("none", optuna.pruners.NopPruner), ("median", optuna.pruners.MedianPruner),
-     ("percentile", optuna.pruners.PercentilePruner),
-     ("successive_halving", optuna.pruners.SuccessiveHalvingPruner),
-     ("hyperband", optuna.pruners.HyperbandPruner)],
+    [
+        ("none", optuna.pruners.NopPruner),
+        ("median", optuna.pruners.MedianPruner),
+        ("percentile", optuna.pruners.PercentilePruner),
+        ("successive_halving", optuna.pruners.SuccessiveHalvingPruner),
+        ("hyperband", optuna.pruners.HyperbandPruner),
+    ],
 )
 def test_every_pruner_option_builds(option, cls):
-    config = OmegaConf.to_container(OmegaConf.load(CONF / "hydra/sweeper/pruner" / f"{option}.yaml"))
+    config = OmegaConf.to_container(
+        OmegaConf.load(CONF / "hydra/sweeper/pruner" / f"{option}.yaml")
+    )
     assert isinstance(build_pruner(config), cls)
 
 
@@ -131,10 +136,18 @@ def test_search_configs_compose_into_diffexp_sweeper(search):
 def test_phase1_search_space_parses(tmp_path):
     cfg = _compose("hydra/sweeper=optuna", "search=phase1")
     impl = AsyncOptunaSweeperImpl(
-        pruner=None, cap_n_jobs_to_cores=True, fix_best_of=None,
-        sampler=optuna.samplers.TPESampler(seed=1), direction="minimize",
-        storage=f"sqlite:///{tmp_path}/s.db", study_name="p", n_trials=2, n_jobs=1,
-        max_failure_rate=0.0, custom_search_space=None, params=cfg.hydra.sweeper.params,
+        pruner=None,
+        cap_n_jobs_to_cores=True,
+        fix_best_of=None,
+        sampler=optuna.samplers.TPESampler(seed=1),
+        direction="minimize",
+        storage=f"sqlite:///{tmp_path}/s.db",
+        study_name="p",
+        n_trials=2,
+        n_jobs=1,
+        max_failure_rate=0.0,
+        custom_search_space=None,
+        params=cfg.hydra.sweeper.params,
     )
     distributions, fixed, _ = impl._search_space([])
     lr = distributions["optimizer.lr"]
@@ -146,9 +159,59 @@ def test_phase1_search_space_parses(tmp_path):
 
 def test_empty_search_space_is_refused(tmp_path):
     impl = AsyncOptunaSweeperImpl(
-        pruner=None, cap_n_jobs_to_cores=True, fix_best_of=None, sampler=None,
-        direction="minimize", storage=None, study_name="p", n_trials=2, n_jobs=1,
-        max_failure_rate=0.0, custom_search_space=None, params=None,
+        pruner=None,
+        cap_n_jobs_to_cores=True,
+        fix_best_of=None,
+        sampler=None,
+        direction="minimize",
+        storage=None,
+        study_name="p",
+        n_trials=2,
+        n_jobs=1,
+        max_failure_rate=0.0,
+        custom_search_space=None,
+        params=None,
     )
     with pytest.raises(ValueError, match="empty search space"):
         impl._search_space(["a=1"])
+
+
+def _phase1_study(url: str) -> None:
+    study = optuna.create_study(study_name="phase1", storage=url)
+    for value in (0.5, 0.2):
+        trial = study.ask()
+        trial.suggest_float("optimizer.lr", 1e-5, 1e-2, log=True)
+        trial.suggest_categorical("model.hidden_dim", [64, 128])
+        study.tell(trial, value)
+    best = study.best_trial
+    assert best.value == 0.2
+
+
+def test_phase1b_fixes_phase1_best_and_lets_the_command_line_win(tmp_path):
+    url = f"sqlite:///{tmp_path}/s.db"
+    _phase1_study(url)
+    best = optuna.load_study(study_name="phase1", storage=url).best_trial.params
+    cfg = _compose("hydra/sweeper=optuna", "search=phase1b")
+    impl = AsyncOptunaSweeperImpl(
+        pruner=None,
+        cap_n_jobs_to_cores=True,
+        fix_best_of="phase1",
+        sampler=optuna.samplers.TPESampler(seed=1),
+        direction="minimize",
+        storage=url,
+        study_name="phase1b",
+        n_trials=2,
+        n_jobs=1,
+        max_failure_rate=0.0,
+        custom_search_space=None,
+        params=cfg.hydra.sweeper.params,
+    )
+    distributions, fixed, _ = impl._search_space(["model.hidden_dim=512"])
+    assert set(distributions) == {
+        "model.n_layers",
+        "profile.batch_size",
+        "optimizer.gradient_clip",
+        "schedule",
+    }
+    assert float(fixed["optimizer.lr"]) == best["optimizer.lr"]
+    assert fixed["model.hidden_dim"] == "512"  # the user's override beats phase 1's best

@@ -38,8 +38,9 @@ def _ok(process: subprocess.CompletedProcess) -> None:
 
 
 def test_sweep_completes_prunes_and_writes_records(run_tiny_sweep, sqlite_url, tmp_path):
-    process = run_tiny_sweep(sqlite_url, "profile.n_trials=6", *FAST_PRUNING,
-                             "task.epochs=5", "task.bad_trials=[4,5]")
+    process = run_tiny_sweep(
+        sqlite_url, "profile.n_trials=6", *FAST_PRUNING, "task.epochs=5", "task.bad_trials=[4,5]"
+    )
     _ok(process)
     trials = _trials(sqlite_url)
     states = [t.state for t in trials.values()]
@@ -54,7 +55,8 @@ def test_sweep_completes_prunes_and_writes_records(run_tiny_sweep, sqlite_url, t
         assert record["state"] == trial.state.name and record["trial_number"] == number
         assert f"tuning.trial_number={number}" in record["hyperparameters"]
         assert (sweep / f"trial_{number}" / "threads.txt").read_text() == str(
-            max(1, len(os.sched_getaffinity(0)) // 2))
+            max(1, len(os.sched_getaffinity(0)) // 2)
+        )
         if trial.state == TrialState.PRUNED:
             assert record["pruned_at_epoch"] == max(trial.intermediate_values)
     summary = (sweep / "sweep_summary.yaml").read_text()
@@ -69,9 +71,14 @@ def test_sweep_completes_prunes_and_writes_records(run_tiny_sweep, sqlite_url, t
 
 def test_free_slot_starts_next_trial_without_batch_barrier(run_tiny_sweep, sqlite_url):
     # Trial 0 is long; with 2 slots trials 2 and 3 must start while trial 0 still runs.
-    process = run_tiny_sweep(sqlite_url, "profile.n_trials=4", "profile.n_jobs=2",
-                             "task.long_trials=[0]", "task.long_epoch_seconds=2.0",
-                             "hydra/sweeper/pruner=none")
+    process = run_tiny_sweep(
+        sqlite_url,
+        "profile.n_trials=4",
+        "profile.n_jobs=2",
+        "task.long_trials=[0]",
+        "task.long_epoch_seconds=2.0",
+        "hydra/sweeper/pruner=none",
+    )
     _ok(process)
     trials = _trials(sqlite_url)
     assert {t.state for t in trials.values()} == {TrialState.COMPLETE}
@@ -81,9 +88,15 @@ def test_free_slot_starts_next_trial_without_batch_barrier(run_tiny_sweep, sqlit
 
 
 def test_nan_crash_and_dead_process_fail_while_sweep_completes(run_tiny_sweep, sqlite_url):
-    process = run_tiny_sweep(sqlite_url, "profile.n_trials=6", "hydra.sweeper.max_failure_rate=0.5",
-                             "task.nan_trials=[1]", "task.crash_trials=[2]", "task.die_trials=[3]",
-                             "hydra/sweeper/pruner=none")
+    process = run_tiny_sweep(
+        sqlite_url,
+        "profile.n_trials=6",
+        "hydra.sweeper.max_failure_rate=0.5",
+        "task.nan_trials=[1]",
+        "task.crash_trials=[2]",
+        "task.die_trials=[3]",
+        "hydra/sweeper/pruner=none",
+    )
     _ok(process)
     trials = _trials(sqlite_url)
     assert len(trials) == 6
@@ -97,8 +110,13 @@ def test_nan_crash_and_dead_process_fail_while_sweep_completes(run_tiny_sweep, s
 
 
 def test_too_many_failures_stop_the_sweep(run_tiny_sweep, sqlite_url):
-    process = run_tiny_sweep(sqlite_url, "profile.n_trials=6", "profile.n_jobs=1",
-                             "hydra.sweeper.max_failure_rate=0.0", "task.crash_trials=[0,1,2]")
+    process = run_tiny_sweep(
+        sqlite_url,
+        "profile.n_trials=6",
+        "profile.n_jobs=1",
+        "hydra.sweeper.max_failure_rate=0.0",
+        "task.crash_trials=[0,1,2]",
+    )
     assert process.returncode != 0
     assert "max_failure_rate" in process.stderr
     trials = _trials(sqlite_url)
@@ -106,12 +124,23 @@ def test_too_many_failures_stop_the_sweep(run_tiny_sweep, sqlite_url):
 
 
 def test_killed_sweep_resumes_to_exactly_n_trials(tmp_path, sqlite_url):
-    from conftest import sweep_env, tiny_sweep_command
+    from sweep_helpers import sweep_env, tiny_sweep_command
 
-    args = tiny_sweep_command(sqlite_url, "profile.n_trials=6", "profile.n_jobs=2",
-                              "task.epoch_seconds=0.5", "hydra/sweeper/pruner=none")
-    sweeper = subprocess.Popen(args, cwd=tmp_path, env=sweep_env(), start_new_session=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    args = tiny_sweep_command(
+        sqlite_url,
+        "profile.n_trials=6",
+        "profile.n_jobs=2",
+        "task.epoch_seconds=0.5",
+        "hydra/sweeper/pruner=none",
+    )
+    sweeper = subprocess.Popen(
+        args,
+        cwd=tmp_path,
+        env=sweep_env(),
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
@@ -131,8 +160,9 @@ def test_killed_sweep_resumes_to_exactly_n_trials(tmp_path, sqlite_url):
     stale = [n for n, t in before.items() if t.state == TrialState.RUNNING]
     assert stale, "the kill should leave a trial RUNNING"
 
-    process = subprocess.run(args, cwd=tmp_path, env=sweep_env(), capture_output=True,
-                             text=True, timeout=240)
+    process = subprocess.run(
+        args, cwd=tmp_path, env=sweep_env(), capture_output=True, text=True, timeout=240
+    )
     _ok(process)
     after = _trials(sqlite_url)
     assert sum(t.state.is_finished() for t in after.values()) == 6
@@ -146,19 +176,28 @@ def test_killed_sweep_resumes_to_exactly_n_trials(tmp_path, sqlite_url):
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "journal"])
-def test_eight_parallel_trials_share_storage_without_lock_errors(run_tiny_sweep, tmp_path,
-                                                                 kind):
-    storage = f"sqlite:///{tmp_path / 'busy.db'}" if kind == "sqlite" else str(
-        tmp_path / "busy.log")
-    process = run_tiny_sweep(storage, "profile.n_trials=8", "profile.n_jobs=8",
-                             "hydra.sweeper.cap_n_jobs_to_cores=false", "task.epochs=30",
-                             "task.epoch_seconds=0.01", "hydra/sweeper/pruner=none",
-                             timeout=400)
+def test_eight_parallel_trials_share_storage_without_lock_errors(run_tiny_sweep, tmp_path, kind):
+    storage = (
+        f"sqlite:///{tmp_path / 'busy.db'}" if kind == "sqlite" else str(tmp_path / "busy.log")
+    )
+    process = run_tiny_sweep(
+        storage,
+        "profile.n_trials=8",
+        "profile.n_jobs=8",
+        "hydra.sweeper.cap_n_jobs_to_cores=false",
+        "task.epochs=30",
+        "task.epoch_seconds=0.01",
+        "hydra/sweeper/pruner=none",
+        timeout=400,
+    )
     _ok(process)
     trials = _trials(storage)
     assert len(trials) == 8
     assert {t.state for t in trials.values()} == {TrialState.COMPLETE}
     assert all(len(t.intermediate_values) == 30 for t in trials.values())
-    logs = process.stdout + process.stderr + "".join(
-        p.read_text(errors="replace") for p in tmp_path.rglob("*.err"))
+    logs = (
+        process.stdout
+        + process.stderr
+        + "".join(p.read_text(errors="replace") for p in tmp_path.rglob("*.err"))
+    )
     assert "database is locked" not in logs

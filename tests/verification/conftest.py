@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
+from threadpoolctl import threadpool_limits
 
 from diffexp.data import SIMULATED_CONDITION_NAMES, EventSet, simulator_from_config
 from diffexp.verification.reconstruction import load_or_fit_reconstruction
@@ -13,6 +14,13 @@ from diffexp.verification.score import calibrate
 from tests.conftest import CONF_DIR
 
 N_EVENTS = 600  # per sample: enough for a stable floor, small enough for ~1 s per metric set
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_thread_for_sklearn():
+    """OpenMP threads spin while waiting; on a shared 2-core machine one thread is faster."""
+    with threadpool_limits(limits=1):
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -62,7 +62,10 @@ def test_report_holds_every_raw_distance_floor_and_bad_reference(calibration, sa
     data = json.loads(json.dumps(report.to_dict()))  # JSON-serialisable as written
     assert set(data["components"]) == set(COMPONENTS)
     assert data["sample_sizes"] == {
-        "generated": 600, "reference": 600, "floor": 600, "bad_reference": 600
+        "generated": 600,
+        "reference": 600,
+        "floor": 600,
+        "bad_reference": 600,
     }
     for component in data["components"].values():
         assert component["skipped"] is None

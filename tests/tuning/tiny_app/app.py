@@ -56,8 +56,10 @@ def fake_train(cfg: DictConfig, run_dir: Path, reporter: Reporter | None) -> Tra
 def main(cfg: DictConfig) -> float:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     Path(run_dir, "threads.txt").write_text(os.environ.get("DIFFEXP_THREADS", ""))
-    return TrialJob.from_config(cfg, run_dir).run(lambda reporter: fake_train(cfg, run_dir,
-                                                                              reporter))
+    Path(run_dir, "slurm_job_id.txt").write_text(os.environ.get("SLURM_JOB_ID", ""))
+    return TrialJob.from_config(cfg, run_dir).run(
+        lambda reporter: fake_train(cfg, run_dir, reporter)
+    )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,133 @@
+"""Benchmark of the sweeper: one study run three ways on this machine, side by side.
+
+1. sequential: diffexp's sweeper, one trial at a time, no pruning;
+2. batched: the official hydra-optuna-sweeper (batches of `n_jobs`, no pruning);
+3. diffexp: asynchronous slots with the median pruner.
+
+Each is a real `-m` multirun in a subprocess with its own storage; the figures are read from
+the storages (trial start/end times) and the subprocess wall time. Called by `make bench`.
+The batched run gets the same DIFFEXP_THREADS as diffexp's trials, so the ratio measures
+batching and pruning, not thread oversubscription.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from diffexp.tuning.resources import THREADS_ENV, available_cores
+
+MODES = ("sequential", "batched", "diffexp")
+DIFFEXP_TRAIN = [sys.executable, "-m", "diffexp.train", "search=phase1", "profile=smoke"]
+
+
+def compare_sweeps(
+    workdir: Path,
+    n_trials: int = 20,
+    n_jobs: int | None = None,
+    command: list[str] | None = None,
+    extra_overrides: tuple[str, ...] = (),
+    pruner_overrides: tuple[str, ...] = (),
+    timeout_s: float = 7200,
+) -> dict[str, Any]:
+    """Run the three sweeps and return {mode: figures} plus the ratios against sequential.
+
+    `pruner_overrides` (e.g. hydra.sweeper.pruner.n_warmup_steps=1) apply to the diffexp run
+    only; the other two do not prune.
+    """
+    workdir = Path(workdir).resolve()
+    slots = n_jobs or min(4, available_cores())
+    base = list(command or DIFFEXP_TRAIN) + [
+        "hydra/launcher=submitit_local",
+        f"profile.n_trials={n_trials}",
+        *extra_overrides,
+    ]
+    figures = {
+        mode: _run_mode(
+            mode,
+            base + (list(pruner_overrides) if mode == "diffexp" else []),
+            workdir,
+            slots,
+            timeout_s,
+        )
+        for mode in MODES
+    }
+    sequential = figures["sequential"]["wall_seconds"]
+    return {
+        "n_trials": n_trials,
+        "n_jobs": slots,
+        "cores": available_cores(),
+        **figures,
+        "speedup_batched_vs_sequential": sequential / figures["batched"]["wall_seconds"],
+        "speedup_diffexp_vs_sequential": sequential / figures["diffexp"]["wall_seconds"],
+        "speedup_diffexp_vs_batched": figures["batched"]["wall_seconds"]
+        / figures["diffexp"]["wall_seconds"],
+    }
+
+
+def _mode_overrides(mode: str, slots: int) -> list[str]:
+    if mode == "sequential":
+        return ["-m", "hydra/sweeper=optuna", "hydra/sweeper/pruner=none", "profile.n_jobs=1"]
+    if mode == "batched":
+        return ["-m", "hydra/sweeper=optuna_official", f"profile.n_jobs={slots}"]
+    return ["-m", "hydra/sweeper=optuna", f"profile.n_jobs={slots}"]
+
+
+def _run_mode(mode: str, base: list[str], workdir: Path, slots: int, timeout_s: float):
+    storage = f"sqlite:///{workdir / f'{mode}.db'}"
+    study_name = f"bench_{mode}"
+    command = (
+        base
+        + _mode_overrides(mode, slots)
+        + [
+            f"paths.study_storage={storage}",
+            f"hydra.sweeper.study_name={study_name}",
+            f"hydra.sweep.dir={workdir / f'{mode}_sweep'}",
+        ]
+    )
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    in_flight = 1 if mode == "sequential" else slots
+    env[THREADS_ENV] = str(max(1, available_cores() // in_flight))
+    workdir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    process = subprocess.run(
+        command, cwd=os.getcwd(), env=env, capture_output=True, text=True, timeout=timeout_s
+    )
+    wall = time.monotonic() - started
+    (workdir / f"{mode}.log").write_text(process.stdout + process.stderr)
+    if process.returncode != 0:
+        raise RuntimeError(
+            f"bench {mode} sweep failed (exit {process.returncode}); see {workdir / f'{mode}.log'}"
+        )
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    return {"wall_seconds": wall, **study_figures(study, in_flight)}
+
+
+def study_figures(study: optuna.Study, slots: int) -> dict[str, Any]:
+    """Best value, state counts and the fraction of slot time left idle, from the storage."""
+    trials = [t for t in study.get_trials(deepcopy=False) if t.datetime_complete is not None]
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    busy = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in trials)
+    if trials:
+        first = min(t.datetime_start for t in trials)
+        last = max(t.datetime_complete for t in trials)
+        span = (last - first).total_seconds()
+    else:
+        span = 0.0
+    idle = 1.0 - busy / (slots * span) if span > 0 else 0.0
+    return {
+        "best_value": min(t.value for t in complete) if complete else None,
+        "complete": len(complete),
+        "pruned": sum(t.state == TrialState.PRUNED for t in trials),
+        "failed": sum(t.state == TrialState.FAIL for t in trials),
+        "trial_seconds_total": busy,
+        "sweep_span_seconds": span,
+        "idle_slot_fraction": max(0.0, idle),
+    }

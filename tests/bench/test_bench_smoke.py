@@ -1,0 +1,165 @@
+"""`python -m diffexp.bench bench.size=smoke` runs every section and writes every key with
+sane, self-consistent values. No timing is asserted: these machines are shared."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from diffexp.bench import report
+
+SECTION_FIGURES = {
+    "validation": {
+        "naive_validate_seconds",
+        "fast_validate_seconds",
+        "speedup",
+        "fast_abs_error",
+        "naive_abs_error",
+        "one_draw_error_uniform_t",
+        "one_draw_error_stratified_t",
+        "fast_spearman",
+        "naive_spearman",
+    },
+    "throughput": {
+        "diffexp_samples_per_second",
+        "fit_samples_per_second",
+        "eager_samples_per_second",
+        "vs_fit",
+        "vs_eager",
+        "diffexp_gflops",
+        "matmul_gflops",
+        "matmul_fraction",
+    },
+    "accumulation": {
+        "accumulated_samples_per_second",
+        "single_samples_per_second",
+        "throughput_ratio",
+    },
+    "precision": {
+        "float32_samples_per_second",
+        "mixed_bfloat16_samples_per_second",
+        "mixed_bfloat16_vs_float32",
+    },
+    "sampling": {
+        "ddim_events_per_second",
+        "ddpm_events_per_second",
+        "eager_model_call_ms",
+        "compiled_model_call_ms",
+    },
+    "overhead": {
+        "process_wall_seconds",
+        "training_seconds",
+        "validation_seconds",
+        "first_epoch_excess_seconds",
+        "outside_training_share",
+        "start_and_import_share",
+        "validation_share",
+    },
+}
+TARGETS = {
+    "validation speed-up vs naive",
+    "validation error <= naive error",
+    "validation ranking (Spearman)",
+    "train step vs keras fit",
+    "train step vs eager loop",
+    "share of the matmul rate",
+    "tuning best value no worse",
+    "tuning vs sequential",
+    "tuning vs batched",
+    "time outside training",
+}
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    from diffexp.bench.__main__ import main
+
+    out = tmp_path_factory.mktemp("bench")
+    code = main(
+        ["bench.size=smoke", f"bench.output_dir={out}", f"paths.output_dir={out / 'outputs'}"]
+    )
+    (folder,) = out.glob("20*")
+    return code, json.loads((folder / report.JSON_FILE).read_text()), folder
+
+
+def within(fig: dict, value: float, tolerance: float = 1e-9) -> bool:
+    return fig["min"] - tolerance <= value <= fig["max"] + tolerance
+
+
+@pytest.mark.slow
+def test_every_section_writes_every_key(smoke):
+    code, results, folder = smoke
+    assert code == 0
+    assert list(results["sections"]) == [
+        "validation",
+        "throughput",
+        "accumulation",
+        "precision",
+        "sampling",
+        "tuning",
+        "overhead",
+    ]
+    for section, names in SECTION_FIGURES.items():
+        body = results["sections"][section]
+        assert "error" not in body, body.get("error")
+        assert names <= body["figures"].keys(), section
+        for fig in body["figures"].values():
+            assert isinstance(fig["median"], float) and fig["repeats"] >= 1
+            assert fig["min"] <= fig["median"] <= fig["max"]
+    tuning = results["sections"]["tuning"]
+    assert tuning["available"] in (True, False)
+    assert tuning["available"] or tuning["reason"]
+    assert results["machine"]["cores"] >= 1 and results["machine"]["cpu"]
+    assert "keras" in results["package_versions"]
+    assert {row["target"] for row in results["targets"]} == TARGETS
+    assert {row["verdict"] for row in results["targets"]} <= {"PASS", "MISSED", "n/a"}
+    text = (folder / report.MARKDOWN_FILE).read_text()
+    assert text.count("\n| ") >= 30 and "## Targets" in text
+
+
+@pytest.mark.slow
+def test_rates_are_positive_and_ratios_match_their_parts(smoke):
+    _, results, _ = smoke
+    sections = results["sections"]
+    for body in sections.values():
+        for name, fig in body.get("figures", {}).items():
+            if fig["unit"] in ("samples/s", "events/s", "GFLOP/s", "x", "s", "ms") and (
+                "excess" not in name
+            ):
+                assert fig["min"] > 0, name
+
+    throughput = sections["throughput"]["figures"]
+    details = sections["throughput"]["details"]
+    assert throughput["diffexp_gflops"]["median"] == pytest.approx(
+        throughput["diffexp_samples_per_second"]["median"] * details["train_gflop_per_sample"]
+    )
+    fit, eager = throughput["fit_samples_per_second"], throughput["eager_samples_per_second"]
+    ours = throughput["diffexp_samples_per_second"]
+    assert within(throughput["vs_fit"], 0, 0) or (
+        ours["min"] / fit["max"] <= throughput["vs_fit"]["median"] <= ours["max"] / fit["min"]
+    )
+    assert (
+        ours["min"] / eager["max"]
+        <= throughput["vs_eager"]["median"]
+        <= (ours["max"] / eager["min"])
+    )
+
+    validation = sections["validation"]
+    figures = validation["figures"]
+    assert (
+        figures["naive_validate_seconds"]["min"] / figures["fast_validate_seconds"]["max"]
+        <= (figures["speedup"]["median"])
+    )
+    assert -1 <= figures["fast_spearman"]["median"] <= 1
+    assert figures["fast_abs_error"]["min"] >= 0 and figures["naive_abs_error"]["min"] >= 0
+    losses = validation["details"]
+    assert len(losses["reference_losses"]) == 6
+    assert all(0 < v < 10 for v in losses["reference_losses"] + losses["fast_losses"])
+
+    overhead = sections["overhead"]["figures"]
+    share = overhead["outside_training_share"]["median"]
+    assert overhead["validation_seconds"]["max"] <= overhead["training_seconds"]["max"]
+    assert 0 < share < 1
+    assert overhead["training_seconds"]["max"] <= overhead["process_wall_seconds"]["max"]
+    assert sections["accumulation"]["details"]["micro_batch_size"] * 4 == 128

@@ -1,0 +1,70 @@
+"""Configs are user input: nothing in the tree evaluates strings, executes code or unpickles
+user files; checkpoints are weights files; the dashboard listens on 127.0.0.1 only. (The
+refused `_target_` overrides are in test_refused_before_training.py.)"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.reliability.support import REPO
+
+SOURCES = sorted(
+    p for folder in ("diffexp", "hydra_plugins") for p in (REPO / folder).rglob("*.py")
+)
+
+
+def _code_lines(pattern: str) -> list[str]:
+    regex = re.compile(pattern)
+    hits = []
+    for path in SOURCES:
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            code = line.split("#", 1)[0]
+            if regex.search(code):
+                hits.append(f"{path.relative_to(REPO)}:{number}: {line.strip()}")
+    return hits
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        r"\beval\(",
+        r"\bexec\(",
+        r"import (cloud)?pickle|pickle\.loads?\(|from (cloud)?pickle",
+        r"marshal\.loads?\(",
+        r"import dill",
+        r"yaml\.load\(",
+        r"yaml\.unsafe_load",
+        r"torch\.load",
+        r"shelve\.open\(",
+    ],
+)
+def test_no_code_from_data(pattern):
+    assert _code_lines(pattern) == []
+
+
+def test_every_np_load_refuses_pickles():
+    loads = _code_lines(r"np\.load\(")
+    assert loads, "the data layer and checkpoints use np.load"
+    assert [line for line in loads if "allow_pickle=False" not in line] == []
+
+
+def test_keras_loads_weights_not_whole_models():
+    """`keras.models.load_model` can deserialize code (Lambda layers); weights files cannot."""
+    assert _code_lines(r"load_model\(|safe_mode\s*=\s*False") == []
+
+
+def test_no_instantiate_from_user_config():
+    """The job config is refused if it holds any `_target_` (config_checks); the only
+    instantiate calls build the sweeper's own sampler/pruner from its fixed config groups."""
+    for line in _code_lines(r"\binstantiate\("):
+        assert "diffexp/tuning" in line or "hydra_plugins" in line, line
+
+
+def test_dashboard_target_binds_localhost():
+    makefile = (REPO / "Makefile").read_text()
+    recipe = makefile.split("\ndashboard:", 1)[1].split("\n\n", 1)[0]
+    assert "optuna-dashboard" in recipe
+    assert "--host 127.0.0.1" in recipe
+    assert "0.0.0.0" not in recipe

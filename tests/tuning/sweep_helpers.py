@@ -1,0 +1,32 @@
+"""Helpers shared by the sweeper tests (a uniquely named module: several conftest.py exist)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+TINY_APP = Path(__file__).resolve().parent / "tiny_app" / "app.py"
+
+
+def sweep_env() -> dict[str, str]:
+    """Environment of a sweep subprocess: repo importable, quiet TensorFlow."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    env.pop("DIFFEXP_THREADS", None)
+    return env
+
+
+def tiny_sweep_command(storage: str, *overrides: str) -> list[str]:
+    """`app.py -m` with diffexp's sweeper config, submitit_local, and a tmp storage."""
+    return [
+        sys.executable,
+        str(TINY_APP),
+        "-m",
+        f"hydra.searchpath=[file://{REPO / 'conf'}]",
+        "hydra/launcher=submitit_local",
+        f"paths.study_storage={storage}",
+        *overrides,
+    ]

@@ -1,0 +1,36 @@
+"""The tuning benchmark runs at tiny size and returns consistent figures (never timings)."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from diffexp.tuning.bench_tuning import MODES, compare_sweeps
+
+
+@pytest.mark.slow
+def test_compare_sweeps_on_the_tiny_app(tmp_path, monkeypatch):
+    from sweep_helpers import REPO, TINY_APP, sweep_env
+
+    monkeypatch.setattr("os.environ", sweep_env())
+    monkeypatch.chdir(tmp_path)
+    command = [sys.executable, str(TINY_APP), f"hydra.searchpath=[file://{REPO / 'conf'}]"]
+    figures = compare_sweeps(
+        tmp_path / "bench",
+        n_trials=4,
+        n_jobs=2,
+        command=command,
+        extra_overrides=("task.bad_trials=[3]",),
+        pruner_overrides=(
+            "hydra.sweeper.pruner.n_startup_trials=2",
+            "hydra.sweeper.pruner.n_warmup_steps=1",
+        ),
+    )
+    for mode in MODES:
+        assert figures[mode]["complete"] + figures[mode]["pruned"] == 4
+        assert 0.0 <= figures[mode]["idle_slot_fraction"] <= 1.0
+    assert figures["sequential"]["pruned"] == 0 and figures["batched"]["pruned"] == 0
+    assert figures["diffexp"]["pruned"] >= 1
+    ratio = figures["sequential"]["wall_seconds"] / figures["diffexp"]["wall_seconds"]
+    assert figures["speedup_diffexp_vs_sequential"] == pytest.approx(ratio)

@@ -1,0 +1,102 @@
+"""`python -m diffexp.verify` as a user runs it: one-line errors, and (slow) a smoke-trained
+run verified end to end."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import run_module
+from tests.verification.test_verify_pipeline import PLOTS
+
+
+def one_line_error(result) -> str:
+    assert result.returncode == 2, result.stdout + result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("diffexp: error: ")
+    return last
+
+
+def test_a_missing_run_folder_is_refused_and_not_created(tmp_path):
+    missing = tmp_path / "no_such_run"
+    line = one_line_error(run_module("diffexp.verify", f"run={missing}"))
+    assert "no such run folder" in line and str(missing) in line
+    assert not missing.exists()
+
+
+def test_run_is_required():
+    assert "run=<training run folder> is required" in one_line_error(run_module("diffexp.verify"))
+
+
+def test_a_folder_without_weights_is_refused(tmp_path):
+    pytest.importorskip("diffexp.models.loading")
+    (tmp_path / "empty_run").mkdir()
+    line = one_line_error(run_module("diffexp.verify", f"run={tmp_path / 'empty_run'}"))
+    assert str(tmp_path / "empty_run") in line
+    assert not (tmp_path / "empty_run" / "verification.json").exists()
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """A smoke-trained run (seconds of training): the real train entrypoint."""
+    pytest.importorskip("diffexp.models.loading")
+    run_dir = tmp_path_factory.mktemp("smoke") / "run"
+    result = run_module("diffexp.train", "profile=smoke", f"hydra.run.dir={run_dir}")
+    assert result.returncode == 0, result.stderr
+    return run_dir
+
+
+@pytest.mark.slow
+def test_smoke_verification_writes_every_key_and_plot(smoke_run):
+    result = run_module(
+        "diffexp.verify",
+        f"run={smoke_run}",
+        "visualize=true",
+        "steps=10",
+        "reconstruction.n_train_events=2000",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "physics score" in result.stdout
+    written = json.loads((smoke_run / "verification.json").read_text())
+    assert {
+        "run",
+        "score",
+        "components",
+        "sample_sizes",
+        "sampler",
+        "steps",
+        "eta",
+        "seed",
+        "generation",
+        "plots",
+        "verification_seconds",
+        "data_source",
+        "hit_threshold_pe",
+    } <= set(written)
+    assert 0.0 <= written["score"] <= 1.0
+    assert written["sample_sizes"]["generated"] == 300  # profile=smoke: verify_events
+    assert (written["sampler"], written["steps"]) == ("ddim", 10)
+    assert written["generation"]["events_per_second"] > 0
+    for component in written["components"].values():
+        assert component["skipped"] is None
+        assert all(
+            {"raw", "floor", "bad", "score"} == set(m) for m in component["metrics"].values()
+        )
+    assert written["plots"] == PLOTS
+    for name in PLOTS.values():
+        assert (smoke_run / name).stat().st_size > 5_000
+    # the run's own training config is untouched (Hydra writes no .hydra/ for verify)
+    assert "verify" not in (smoke_run / ".hydra" / "config.yaml").read_text().split("\n")[0]
+
+
+@pytest.mark.slow
+def test_weights_that_do_not_match_the_config_are_refused(smoke_run, tmp_path):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(smoke_run, broken)
+    config = broken / ".hydra" / "config.yaml"
+    config.write_text(config.read_text().replace("hidden_dim: ", "hidden_dim: 1", 1))
+    line = one_line_error(run_module("diffexp.verify", f"run={broken}"))
+    assert str(broken) in line or "weights" in line
