@@ -107,27 +107,44 @@ def _run_mode(mode: str, base: list[str], workdir: Path, slots: int, timeout_s: 
             f"bench {mode} sweep failed (exit {process.returncode}); see {workdir / f'{mode}.log'}"
         )
     study = optuna.load_study(study_name=study_name, storage=storage)
-    return {"wall_seconds": wall, **study_figures(study, in_flight)}
+    return {
+        "wall_seconds": wall,
+        **study_figures(study),
+        **job_figures(workdir / f"{mode}_sweep", in_flight),
+    }
 
 
-def study_figures(study: optuna.Study, slots: int) -> dict[str, Any]:
-    """Best value, state counts and the fraction of slot time left idle, from the storage."""
-    trials = [t for t in study.get_trials(deepcopy=False) if t.datetime_complete is not None]
+def study_figures(study: optuna.Study) -> dict[str, Any]:
+    """Best value and state counts, from the storage."""
+    trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    busy = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in trials)
-    if trials:
-        first = min(t.datetime_start for t in trials)
-        last = max(t.datetime_complete for t in trials)
-        span = (last - first).total_seconds()
-    else:
-        span = 0.0
-    idle = 1.0 - busy / (slots * span) if span > 0 else 0.0
     return {
         "best_value": min(t.value for t in complete) if complete else None,
         "complete": len(complete),
         "pruned": sum(t.state == TrialState.PRUNED for t in trials),
         "failed": sum(t.state == TrialState.FAIL for t in trials),
+    }
+
+
+def job_figures(sweep_dir: Path, slots: int) -> dict[str, Any]:
+    """Fraction of slot time left idle, from the trial folders' file times.
+
+    Not from the storage: the official sweeper tells a whole batch at once, so its trials'
+    completion times there hide the wait for the slowest. A job starts when Hydra writes
+    `.hydra/config.yaml` and ends with the last file it writes.
+    """
+    spans = []
+    for config in sweep_dir.glob("*/.hydra/config.yaml"):
+        folder = config.parent.parent
+        end = max(p.stat().st_mtime for p in folder.rglob("*") if p.is_file())
+        spans.append((config.stat().st_mtime, end))
+    if not spans:
+        return {"trial_seconds_total": 0.0, "sweep_span_seconds": 0.0, "idle_slot_fraction": 0.0}
+    busy = sum(end - start for start, end in spans)
+    span = max(end for _, end in spans) - min(start for start, _ in spans)
+    idle = 1.0 - busy / (slots * span) if span > 0 else 0.0
+    return {
         "trial_seconds_total": busy,
         "sweep_span_seconds": span,
-        "idle_slot_fraction": max(0.0, idle),
+        "idle_slot_fraction": min(1.0, max(0.0, idle)),
     }
