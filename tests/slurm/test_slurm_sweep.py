@@ -21,6 +21,7 @@ TINY_APP = REPO / "tests" / "tuning" / "tiny_app" / "app.py"
 def test_pruned_sweep_runs_as_slurm_jobs(slurm_cluster, tmp_path):
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
+    env.pop("DIFFEXP_THREADS", None)  # SLURM_CPUS_PER_TASK sizes the threads there
     command = [
         sys.executable,
         str(TINY_APP),

@@ -40,7 +40,7 @@ def test_launcher_kinds():
 
 
 def test_trial_threads_are_the_cores_share(monkeypatch):
-    monkeypatch.delenv(resources.THREADS_ENV, raising=False)
+    monkeypatch.setenv(resources.THREADS_ENV, "")  # restored after the test
     assert resources.set_trial_threads(3, "local", cores=8) == 2
     assert resources.os.environ[resources.THREADS_ENV] == "2"
     assert resources.set_trial_threads(4, "local", cores=2) == 1
