@@ -6,6 +6,7 @@ PY := $(VENV)/bin/python
 PROFILE ?= default
 LAUNCHER ?= submitit_local
 ARGS ?=
+STUDY ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .DEFAULT_GOAL := help
@@ -60,8 +61,8 @@ phase3: install ## phase 3: physics verification of the latest phase-2 model (pl
 	if [ -z "$$run" ]; then echo "make phase3: no phase-2 run under outputs/runs; run make phase2 first"; exit 2; fi; \
 	echo "verifying $$run"; $(PY) -m diffexp.verify run=$$run visualize=true $(ARGS)
 
-analyze: install ## rank the phase-1 study, importance, recommendations, plots
-	$(PY) -m diffexp.analyze $(ARGS)
+analyze: install ## explain the latest study (STUDY=name for another): TOP-5, importance, recommendations, plots
+	$(PY) -m diffexp.analyze $(if $(STUDY),--study $(STUDY)) $(ARGS)
 
 dashboard: install ## optuna-dashboard on the shared study storage (127.0.0.1:8080)
 	$(VENV)/bin/optuna-dashboard --host 127.0.0.1 --port 8080 sqlite:///outputs/optuna_study.db
