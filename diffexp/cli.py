@@ -1,6 +1,7 @@
 """Checks the command line before Hydra runs the job: an impossible override or an unknown
 config group option stops with one line and a non-zero exit, before Hydra creates or
-overwrites any run folder."""
+overwrites any run folder. A multirun (`-m`) is checked too, search space included
+(`diffexp.tuning.sweep_precheck`), before any sweep folder or study exists."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import os
 import re
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
 
@@ -21,14 +24,19 @@ from diffexp.config_checks import ConfigError, validate_config
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 EXIT_BAD_CONFIG = 2
+MULTIRUN_FLAGS = frozenset({"-m", "--multirun"})
 
 
 def user_overrides(argv: list[str]) -> list[str] | None:
-    """The override arguments, or None when Hydra should handle the command line alone
-    (multirun sweeps, --cfg, --help, shell completion)."""
-    if any(arg.startswith("-") for arg in argv):
+    """The override arguments (without `-m`), or None when Hydra should handle the command
+    line alone (--cfg, --help, --info, shell completion, any other flag)."""
+    if any(arg.startswith("-") and arg not in MULTIRUN_FLAGS for arg in argv):
         return None
-    return list(argv)
+    return [arg for arg in argv if arg not in MULTIRUN_FLAGS]
+
+
+def is_multirun(argv: list[str]) -> bool:
+    return any(arg in MULTIRUN_FLAGS for arg in argv)
 
 
 def _group_options(group: str) -> list[str]:
@@ -58,9 +66,17 @@ def compose_checked(
     `with_hydra` keeps the `hydra` node (run folder) for the writability check."""
     try:
         with initialize_config_dir(str(CONF_DIR)):
-            cfg = compose(
-                config_name=config_name, overrides=overrides, return_hydra_config=with_hydra
-            )
+            return compose_validated(overrides, config_name, with_hydra)
+    except (HydraException, OmegaConfBaseException) as error:
+        raise ConfigError(describe_compose_error(error)) from error
+
+
+def compose_validated(
+    overrides: list[str], config_name: str = "config", with_hydra: bool = False
+) -> DictConfig:
+    """`compose_checked` inside an initialized Hydra (to compose many variants at once)."""
+    try:
+        cfg = compose(config_name=config_name, overrides=overrides, return_hydra_config=with_hydra)
     except (HydraException, OmegaConfBaseException, ValueError) as error:
         raise ConfigError(describe_compose_error(error)) from error
     job_cfg = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
@@ -86,6 +102,8 @@ USER_ERROR_CLASSES = (
     ("diffexp.training.session", "RunFolderInUse"),
     ("diffexp.tuning.analysis_storage", "StudyError"),
     ("diffexp.training.results", "DivergedError"),
+    ("diffexp.tuning.storage", "StorageError"),
+    ("diffexp.tuning.async_sweeper", "SweepStoppedError"),
 )
 
 
@@ -119,6 +137,19 @@ def exit_with_user_error(line: str) -> NoReturn:
     sys.exit(EXIT_BAD_CONFIG)
 
 
+@contextmanager
+def exit_on_user_error() -> Iterator[None]:
+    """For code that Hydra calls (a sweeper plugin): Hydra would print a traceback around
+    any exception, so a user error leaves here as its one line and exit 2; a bug propagates."""
+    try:
+        yield
+    except Exception as error:
+        line = user_error_line(error)
+        if line is None:
+            raise
+        exit_with_user_error(line)
+
+
 def check_writable(folder: Path, key: str) -> None:
     """Raise ConfigError unless `folder` can be created and written: probe with a temporary
     file in its nearest existing ancestor (permission bits say nothing for root; a read-only
@@ -146,8 +177,15 @@ def precheck_or_exit(argv: list[str], config_name: str = "config") -> None:
     if overrides is None:
         return
     try:
-        cfg = compose_checked(overrides, config_name, with_hydra=True)
-        check_writable(Path(str(cfg.hydra.run.dir)), "hydra.run.dir")
+        if is_multirun(argv):
+            from diffexp.tuning.sweep_precheck import precheck_multirun
+
+            cfg = precheck_multirun(overrides, config_name)
+            folder_key = "hydra.sweep.dir"
+        else:
+            cfg = compose_checked(overrides, config_name, with_hydra=True)
+            folder_key = "hydra.run.dir"
+        check_writable(Path(str(OmegaConf.select(cfg, folder_key))), folder_key)
         output_dir = OmegaConf.select(cfg, "paths.output_dir")
         if output_dir is not None:
             check_writable(Path(str(output_dir)), "paths.output_dir")

@@ -12,7 +12,10 @@ task that returned a value without telling the storage (COMPLETE), or a job that
 raised before it could (FAIL, with the launcher's reason in user attr `fail_reason`).
 
 The search space parsing, sampler handling and trial configuration are the official ones,
-reused by subclassing (hydra-optuna-sweeper is pinned to 1.4.0rc3).
+reused by subclassing (hydra-optuna-sweeper is pinned to 1.4.0rc3); each search parameter is
+checked first (`diffexp.tuning.search_space`). Errors a user can fix (a bad search space, an
+unreachable storage, too many failed trials) are ValueErrors with one line, which the plugin
+prints as `diffexp: error:` without Hydra's traceback.
 """
 
 from __future__ import annotations
@@ -21,30 +24,35 @@ import contextlib
 import functools
 import logging
 import threading
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
 import optuna
 from hydra.core.utils import JobStatus
-from hydra_plugins.hydra_optuna_sweeper._impl import (
-    OptunaSweeperImpl,
-    create_params_from_overrides,
-)
+from hydra_plugins.hydra_optuna_sweeper._impl import OptunaSweeperImpl
 from omegaconf import DictConfig
 from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
+from diffexp.config_checks import ConfigError
 from diffexp.tuning.best_trial import best_trial_overrides, hydra_value
 from diffexp.tuning.job import FAIL_REASON_ATTR
 from diffexp.tuning.pruners import PRUNER_ATTR, build_pruner, pruner_config_to_dict
 from diffexp.tuning.resources import launcher_kind, set_trial_threads, slots_for
-from diffexp.tuning.storage import create_storage, retry_on_lock, storage_kind
+from diffexp.tuning.search_space import distributions_from_overrides, param_lines
+from diffexp.tuning.storage import create_storage, retry_on_lock, shown_url, storage_kind
 from diffexp.tuning.sweep_summary import build_summary, format_summary, write_results
 
 log = logging.getLogger(__name__)
 
 STALE_REASON = "left RUNNING by a sweep that stopped before the trial ended"
+
+
+class SweepStoppedError(ValueError):
+    """More trials failed than `max_failure_rate` allows; the sweep launched no more. The
+    cause is in the trials (their fail_reason), so the message names the most common one."""
 
 
 @dataclass
@@ -78,11 +86,14 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
 
     # ---- search space -------------------------------------------------------------------
 
+    def _parse_sweeper_params_config(self) -> list[str]:
+        return param_lines(self.params)
+
     def _search_space(self, arguments: list[str]) -> tuple[dict, dict, list[str]]:
         self._process_searchspace_config()
         params_conf = self._parse_sweeper_params_config() + list(arguments)
         params_conf = self._best_of_overrides(params_conf) + params_conf
-        distributions, fixed_params, fixed_overrides = create_params_from_overrides(params_conf)
+        distributions, fixed_params, fixed_overrides = distributions_from_overrides(params_conf)
         for name in fixed_params:
             distributions.pop(name, None)
         if isinstance(self.sampler, functools.partial) and (
@@ -96,7 +107,7 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
             self.n_trials = min(self.n_trials, n_grid)
             log.info("n_trials=%d: the grid has %d points", self.n_trials, n_grid)
         if not distributions and self.custom_search_space_extender is None:
-            raise ValueError(
+            raise ConfigError(
                 "empty search space: hydra.sweeper.params has no interval/choice/range; "
                 "pick one with search=phase1 or add e.g. hydra.sweeper.params.optimizer.lr="
                 "'tag(log, interval(1e-5, 1e-2))'"
@@ -123,7 +134,7 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
 
     def _open_study(self) -> tuple[optuna.Study, BaseStorage]:
         if not self.storage:
-            raise ValueError(
+            raise ConfigError(
                 "hydra.sweeper.storage is null: trial jobs report to the study through a shared "
                 "storage; set it, e.g. hydra.sweeper.storage=sqlite:///outputs/optuna_study.db"
             )
@@ -168,7 +179,7 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
         log.info(
             "study '%s' in %s: %d finished trials, %d to run (n_trials=%d), pruner %s",
             study.study_name,
-            self.storage,
+            shown_url(str(self.storage)),
             finished,
             to_run,
             self.n_trials,
@@ -180,17 +191,26 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
             slots = min(slots_for(self.n_jobs, kind, self.cap_n_jobs_to_cores), to_run)
             set_trial_threads(slots, kind)
             self._run_slots(study, storage, space, state, slots)
-        summary = build_summary(study, str(self.storage), state.launched)
+        summary = build_summary(study, shown_url(str(self.storage)), state.launched)
         write_results(Path(str(self.config.hydra.sweep.dir)), study, summary)
         text = format_summary(summary)
         log.info("sweep summary written to %s/sweep_summary.yaml", self.config.hydra.sweep.dir)
         print(text, flush=True)
         if state.stopped:
-            raise RuntimeError(
-                f"sweep stopped: {state.failures} of {len(state.launched)} trials failed, more "
-                f"than hydra.sweeper.max_failure_rate={self.max_failure_rate} of {to_run}; see "
-                f"fail_reason in {self.config.hydra.sweep.dir}/sweep_summary.yaml"
-            )
+            raise SweepStoppedError(self._stopped_message(summary, state, to_run))
+
+    def _stopped_message(self, summary: dict, state: _SweepState, to_run: int) -> str:
+        reasons = Counter(
+            (str(reason).strip().splitlines() or ["unknown"])[0]
+            for reason in summary["failed_trials"].values()
+        )
+        reason, count = reasons.most_common(1)[0] if reasons else ("unknown", 0)
+        return (
+            f"sweep stopped: {state.failures} of {len(state.launched)} trials failed, more than "
+            f"hydra.sweeper.max_failure_rate={self.max_failure_rate} of {to_run} allows; most "
+            f"common reason ({count}x): {reason}; fix it and re-run the same command to continue "
+            f"the study (all reasons: {self.config.hydra.sweep.dir}/sweep_summary.yaml)"
+        )
 
     def _run_slots(self, study, storage, space, state: _SweepState, slots: int) -> None:
         if slots == 1:

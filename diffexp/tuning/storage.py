@@ -22,6 +22,8 @@ from typing import TypeVar
 
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +43,25 @@ def storage_kind(url: str) -> str:
     return "rdb"
 
 
+class StorageError(ValueError):
+    """A study storage that cannot be opened: a folder that is a file or not writable, a
+    database server that does not answer, an unknown URL scheme. The user fixes the URL."""
+
+
 def create_storage(url: str) -> BaseStorage:
-    """Open the storage at `url`, creating the SQLite database or journal file if missing."""
+    """Open the storage at `url`, creating the SQLite database or journal file if missing;
+    raise StorageError (one line naming the URL) when it cannot be reached."""
+    try:
+        return _open_storage(url)
+    except (OSError, SQLAlchemyError, ImportError) as error:
+        raise StorageError(
+            f"study storage {shown_url(url)} cannot be opened ({_first_line(error)}); set "
+            "paths.study_storage to a writable sqlite:///<file>.db, a journal file path or a "
+            "reachable database URL"
+        ) from error
+
+
+def _open_storage(url: str) -> BaseStorage:
     kind = storage_kind(url)
     if kind == "journal":
         Path(url).parent.mkdir(parents=True, exist_ok=True)
@@ -50,6 +69,26 @@ def create_storage(url: str) -> BaseStorage:
     if kind == "sqlite":
         return _sqlite_storage(url)
     return RDBStorage(url)
+
+
+def shown_url(url: str) -> str:
+    """`url` as it may be printed: a database password is masked."""
+    if storage_kind(url) != "rdb":
+        return url
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+def _first_line(error: BaseException) -> str:
+    """OSError's errno text with its file, or the first line of a (multi-line) SQL error."""
+    if isinstance(error, FileExistsError | NotADirectoryError) and error.filename:
+        return f"{error.filename} is a file, not a folder"
+    if isinstance(error, OSError) and error.strerror:
+        return f"{error.filename}: {error.strerror}" if error.filename else error.strerror
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
 
 
 def _sqlite_storage(url: str) -> RDBStorage:

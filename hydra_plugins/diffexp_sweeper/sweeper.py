@@ -4,6 +4,11 @@ Same config as the official hydra-optuna-sweeper 1.4.0rc3 (`sampler`, `direction
 `study_name`, `n_trials`, `n_jobs`, `max_failure_rate`, `params`, `custom_search_space`) plus
 `pruner`, `cap_n_jobs_to_cores` and `fix_best_of`; the logic lives in
 `diffexp.tuning.async_sweeper`, imported lazily so Hydra's plugin scan stays fast.
+
+This class is where Hydra calls into diffexp during a multirun, and Hydra prints a traceback
+for any exception raised here. So each entry point turns diffexp's user errors (a bad search
+space, an unreachable storage, too many failed trials) into one `diffexp: error:` line and
+exit 2, as a single run does; a bug keeps its traceback.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from typing import Any
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
+
+from diffexp.cli import exit_on_user_error
 
 _SAMPLER_TARGETS = ("hydra_plugins.hydra_optuna_sweeper.*", "optuna.samplers.*")
 
@@ -37,12 +44,14 @@ class DiffexpOptunaSweeper(Sweeper):
     ) -> None:
         from hydra.utils import instantiate
 
+        from diffexp.config_checks import ConfigError
         from diffexp.tuning.async_sweeper import AsyncOptunaSweeperImpl
 
-        if not 0.0 <= float(max_failure_rate) <= 1.0:
-            raise ValueError(
-                f"hydra.sweeper.max_failure_rate={max_failure_rate} must lie in [0, 1]"
-            )
+        with exit_on_user_error():
+            if not 0.0 <= float(max_failure_rate) <= 1.0:
+                raise ConfigError(
+                    f"hydra.sweeper.max_failure_rate={max_failure_rate} must lie in [0, 1]"
+                )
         self.sweeper = AsyncOptunaSweeperImpl(
             sampler=instantiate(sampler, _execution_whitelist_=_SAMPLER_TARGETS),
             direction=direction,
@@ -64,4 +73,5 @@ class DiffexpOptunaSweeper(Sweeper):
         self.sweeper.setup(hydra_context=hydra_context, task_function=task_function, config=config)
 
     def sweep(self, arguments: list[str]) -> Any:
-        return self.sweeper.sweep(arguments)
+        with exit_on_user_error():
+            return self.sweeper.sweep(arguments)

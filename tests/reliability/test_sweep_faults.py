@@ -16,13 +16,6 @@ from optuna.trial import TrialState
 
 from tests.reliability.support import REPO, TINY_APP, subprocess_env, train_command, wait_for
 
-SWEEPER_ONE_LINE = pytest.mark.xfail(
-    reason="sweeper: a bad search space / storage ends in a Python traceback, not one "
-    "`diffexp: error:` line (reported to the sweeper's owner)",
-    strict=False,
-)
-
-
 def _tiny_sweep(storage: str, *overrides: str) -> list[str]:
     return [
         sys.executable,
@@ -120,7 +113,6 @@ def test_bad_search_space_runs_no_trial(tmp_path, space):
     assert not (tmp_path / "outputs" / "optuna_study.db").exists()
 
 
-@SWEEPER_ONE_LINE
 @pytest.mark.parametrize(
     "space",
     ["optimizer.lr=interval(1e-2,1e-5)", "model.hidden_dim=range(64,8)", "optimizer.lr=choice()"],
@@ -132,7 +124,6 @@ def test_bad_search_space_is_one_line(tmp_path, space):
     assert_one_line_error(_sweep_with(tmp_path, space), space.split("=")[0])
 
 
-@SWEEPER_ONE_LINE
 def test_unreachable_sweep_storage_is_one_line(tmp_path):
     from tests.reliability.support import assert_one_line_error
 
