@@ -66,7 +66,8 @@ def check_edges(override: Override, fixed: list[str], config_name: str) -> None:
         try:
             compose_validated([*fixed, substituted], config_name)
         except ConfigError as error:
-            raise ConfigError(f"search space {line}: at {substituted}: {error}") from error
+            where = "" if str(error).startswith(f"{_name(override)}=") else f"at {substituted}: "
+            raise ConfigError(f"search space {line}: {where}{error}") from error
 
 
 def check_failure_rate(cfg: DictConfig) -> None:

@@ -117,8 +117,12 @@ def test_too_many_failures_stop_the_sweep(run_tiny_sweep, sqlite_url):
         "hydra.sweeper.max_failure_rate=0.0",
         "task.crash_trials=[0,1,2]",
     )
-    assert process.returncode != 0
-    assert "max_failure_rate" in process.stderr
+    assert process.returncode == 2
+    assert "Traceback" not in process.stderr
+    (line,) = [x for x in process.stderr.splitlines() if x.startswith("diffexp: error:")]
+    assert "sweep stopped: 1 of 1 trials failed" in line
+    assert "max_failure_rate=0.0" in line
+    assert "(1x): RuntimeError: simulated crash in the trainer" in line
     trials = _trials(sqlite_url)
     assert len(trials) == 1 and trials[0].state == TrialState.FAIL
 
