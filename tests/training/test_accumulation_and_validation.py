@@ -125,3 +125,12 @@ def test_fast_validation_uses_double_batches_and_n_batches(make_config, tmp_path
     assert isinstance(trainer.validator, FastValidator)
     assert trainer.validator.n_samples == 64  # min(64 validation samples, 20 x 32)
     assert len(trainer.validator._batches) == 2
+
+
+def test_stratified_steps_cover_the_chain_evenly():
+    from diffexp.training.validation import stratified_steps
+
+    steps = stratified_steps(np.random.default_rng(0), 1000, 1000)
+    assert sorted(steps.tolist()) == list(range(1000))  # one sample per step when n == T
+    counts = np.bincount(stratified_steps(np.random.default_rng(1), 500, 10), minlength=10)
+    assert counts.tolist() == [50] * 10
