@@ -16,6 +16,7 @@ from optuna.trial import TrialState
 
 from tests.reliability.support import REPO, TINY_APP, subprocess_env, train_command, wait_for
 
+
 def _tiny_sweep(storage: str, *overrides: str) -> list[str]:
     return [
         sys.executable,

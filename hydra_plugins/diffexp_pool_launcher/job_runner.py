@@ -1,0 +1,142 @@
+"""The worker side of the pool launcher: run one Hydra job after another in this process.
+
+A fresh process per trial (submitit_local) pays for the interpreter, the TensorFlow import and
+Hydra's plugin scan before every trial; at smoke and default sizes that is most of a trial.
+A worker pays it once. Each job still runs through Hydra's own `run_job` with the sweep
+config composed here, as the submitit launcher does in its job process, so the job folder,
+its `.hydra/` snapshot, its log file and its JobReturn are the ones any Hydra launcher gives.
+
+What one job leaves behind must not leak into the next: Hydra's singletons are restored from
+the launcher's state before each job, Keras' session and global dtype policy are reset after
+it, and logging goes back to Hydra's own config (closing the job's log file).
+"""
+
+from __future__ import annotations
+
+import functools
+import gc
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+from hydra.core.singleton import Singleton
+from hydra.core.utils import JobReturn, JobStatus, configure_log, run_job, setup_globals
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, open_dict
+
+log = logging.getLogger(__name__)
+
+STOP = b""  # sent instead of a payload: the worker returns
+
+
+@dataclass
+class JobPayload:
+    """Everything a worker needs for one job; cloudpickled (the task may live in __main__)."""
+
+    hydra_context: HydraContext
+    task_function: TaskFunction
+    config: DictConfig
+    overrides: list[str]
+    job_num: int
+    singleton_state: dict[str, Any]
+
+
+def serve(conn: Connection) -> None:
+    """Worker main loop: a payload in, a pickled JobReturn out, until STOP or the pipe closes
+    (the launcher's process is gone: exit rather than linger as an orphan)."""
+    jobs_run = 0
+    while True:
+        try:
+            data = conn.recv_bytes()
+        except (EOFError, OSError):
+            return
+        if data == STOP:
+            return
+        jobs_run += 1
+        result = run_payload(data, jobs_run)
+        try:
+            conn.send_bytes(result)
+        except (BrokenPipeError, OSError):
+            return
+
+
+def run_payload(data: bytes, jobs_run: int) -> bytes:
+    """Run the job in `data`; always answer a JobReturn (FAILED if even the setup failed)."""
+    import cloudpickle
+
+    overrides: list[str] = []
+    try:
+        payload: JobPayload = cloudpickle.loads(data)
+        overrides = payload.overrides
+        ret = _run_job(payload, jobs_run)
+    except (Exception, SystemExit) as error:  # a bad override, a task calling sys.exit
+        ret = JobReturn(overrides=overrides, status=JobStatus.FAILED)
+        ret.return_value = error
+    finally:
+        reset_between_jobs()
+    try:
+        return cloudpickle.dumps(ret)
+    except Exception as error:  # an unpicklable return value must not kill the worker
+        failed = JobReturn(overrides=ret.overrides, status=JobStatus.FAILED)
+        failed.return_value = TypeError(f"the job's return value cannot be pickled: {error}")
+        return cloudpickle.dumps(failed)
+
+
+def _run_job(payload: JobPayload, jobs_run: int) -> JobReturn:
+    _restore_singletons(payload.singleton_state)
+    setup_globals()
+    context = payload.hydra_context
+    sweep_config = context.config_loader.load_sweep_config(payload.config, payload.overrides)
+    with open_dict(sweep_config):
+        sweep_config.hydra.job.id = str(payload.job_num)
+        sweep_config.hydra.job.num = payload.job_num
+    try:
+        return run_job(
+            hydra_context=context,
+            task_function=_announced(payload.task_function, payload.job_num, jobs_run),
+            config=sweep_config,
+            job_dir_key="hydra.sweep.dir",
+            job_subdir_key="hydra.sweep.subdir",
+        )
+    finally:
+        configure_log(
+            payload.config.hydra.hydra_logging,
+            payload.config.hydra.verbose,
+            execution_whitelist=context.execution_whitelist,
+        )
+
+
+def _restore_singletons(state: dict[str, Any]) -> None:
+    """Hydra's singletons as the launcher had them; keep this worker's plugin registry, which
+    `Singleton.set_state` would otherwise rebuild by rescanning every plugin."""
+    from hydra.core.plugins import Plugins
+
+    instances = dict(state["instances"])
+    plugins = Singleton._instances.get(Plugins)
+    if plugins is not None:
+        instances[Plugins] = plugins
+    Singleton.set_state({**state, "instances": instances})
+
+
+def _announced(task_function: TaskFunction, job_num: int, jobs_run: int) -> TaskFunction:
+    """The task, first logging (into the job's own log) which worker runs it."""
+
+    @functools.wraps(task_function)
+    def task(cfg: DictConfig) -> Any:
+        log.info("pool worker pid %d runs job #%d, its job %d", os.getpid(), job_num, jobs_run)
+        return task_function(cfg)
+
+    return task
+
+
+def reset_between_jobs() -> None:
+    """Drop the last job's Keras graphs and dtype policy (a mixed-precision trial must not
+    turn the next one mixed); only if the job imported Keras at all."""
+    keras = sys.modules.get("keras")
+    if keras is not None:
+        keras.backend.clear_session()
+        keras.mixed_precision.set_global_policy("float32")
+    gc.collect()
