@@ -35,7 +35,8 @@ def open_storage(storage: str) -> BaseStorage:
         if path != ":memory:" and not Path(path).is_file():
             raise StudyError(
                 f"storage {storage}: no such file {path}; "
-                f"run `{PHASE1_COMMAND}` first or pass --storage with an existing database"
+                f"run `{PHASE1_COMMAND}` first or point at an existing database "
+                f"({STORAGE_HINT})"
             )
     # A running sweep writes to SQLite while we read: wait for its lock instead of failing.
     engine_kwargs = {"connect_args": {"timeout": 60}} if storage.startswith("sqlite") else None
@@ -47,11 +48,15 @@ def open_storage(storage: str) -> BaseStorage:
         ) from exc
 
 
+STORAGE_HINT = "--storage for analyze, paths.study_storage=... for train"
+
+
 def _open_journal(path: str) -> BaseStorage:
     if not Path(path).is_file():
         raise StudyError(
             f"storage {path}: no such journal file (and not a URL like sqlite:///path.db); "
-            f"run `{PHASE1_COMMAND}` first or pass --storage with an existing storage"
+            f"run `{PHASE1_COMMAND}` first or point at an existing storage "
+            f"({STORAGE_HINT})"
         )
     return JournalStorage(JournalFileBackend(path))
 

@@ -157,7 +157,10 @@ def _check_config(
             f"hydra.launcher.start_method={start_method} is not one of {', '.join(START_METHODS)}"
             " (fork is unsafe once TensorFlow has started threads); use spawn"
         )
-    for key, value in (("max_workers", max_workers), ("max_tasks_per_worker", max_tasks_per_worker)):
+    for key, value in (
+        ("max_workers", max_workers),
+        ("max_tasks_per_worker", max_tasks_per_worker),
+    ):
         if value is not None and (not isinstance(value, int) or value < 1):
             raise ConfigError(f"hydra.launcher.{key}={value} must be a positive integer or null")
     if timeout_min is not None and not float(timeout_min) > 0:

@@ -11,6 +11,7 @@ sweeper has set by then (DIFFEXP_THREADS: each trial's share of the cores).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import signal
@@ -65,10 +66,8 @@ class Worker:
         if process is None:
             return
         if not kill and conn is not None:
-            try:
+            with contextlib.suppress(OSError):
                 conn.send_bytes(STOP)
-            except OSError:
-                pass
             process.join(timeout=STOP_GRACE_S)
         if process.is_alive():
             process.kill()
