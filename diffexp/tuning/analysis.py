@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from diffexp.io_utils import atomic_write_text
 from diffexp.tuning.analysis_importance import Importance, compute_importance, objective_names
 from diffexp.tuning.analysis_storage import PHASE1_COMMAND, StudyError, open_study
 from diffexp.tuning.job import FAIL_REASON_ATTR
@@ -154,16 +153,7 @@ def _count_text(counts: dict[str, int]) -> str:
 
 def write_json_atomic(path: Path, report: dict[str, Any]) -> None:
     """Write the report so a reader never sees half a file (temp file + os.replace)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(_json_safe(report), indent=2, allow_nan=False)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, json.dumps(_json_safe(report), indent=2, allow_nan=False) + "\n")
 
 
 def _json_safe(obj: Any) -> Any:

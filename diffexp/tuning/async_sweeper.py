@@ -64,6 +64,7 @@ class _SweepState:
     lock: threading.Lock = field(default_factory=threading.Lock)
     launched: list[int] = field(default_factory=list)
     failures: int = 0
+    finished: int = 0
     stopped: bool = False
 
 
@@ -243,6 +244,13 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
                     self._finish_for_job(study, storage, trial, None, exc)
             with state.lock:
                 state.failures += failed
+                state.finished += 1
+                log.info(
+                    "progress: %d of %d trials of this sweep finished (%d failed)",
+                    state.finished,
+                    state.to_run,
+                    state.failures,
+                )
                 if state.failures > state.allowed_failures and not state.stopped:
                     state.stopped = True
                     log.error(

@@ -6,27 +6,17 @@ rename, so a killed job never leaves a half-written JSON behind.
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from diffexp.io_utils import atomic_write_json
 
 TRIAL_FILE = "trial.json"
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write `data` as JSON to `path` via a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=2, default=str)
-            handle.write("\n")
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    """Write `data` as JSON via a temporary file in the same folder and a rename."""
+    atomic_write_json(Path(path), data)
 
 
 def trial_record(
