@@ -13,13 +13,16 @@ it, and logging goes back to Hydra's own config (closing the job's log file).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import logging
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 from hydra.core.singleton import Singleton
@@ -42,6 +45,7 @@ class JobPayload:
     overrides: list[str]
     job_num: int
     singleton_state: dict[str, Any]
+    output_folder: str | None = None
 
 
 def serve(conn: Connection) -> None:
@@ -71,7 +75,8 @@ def run_payload(data: bytes, jobs_run: int) -> bytes:
     try:
         payload: JobPayload = cloudpickle.loads(data)
         overrides = payload.overrides
-        ret = _run_job(payload, jobs_run)
+        with _job_output(payload.output_folder, payload.job_num):
+            ret = _run_job(payload, jobs_run)
     except (Exception, SystemExit) as error:  # a bad override, a task calling sys.exit
         ret = JobReturn(overrides=overrides, status=JobStatus.FAILED)
         ret.return_value = error
@@ -107,6 +112,33 @@ def _run_job(payload: JobPayload, jobs_run: int) -> JobReturn:
             payload.config.hydra.verbose,
             execution_whitelist=context.execution_whitelist,
         )
+
+
+@contextlib.contextmanager
+def _job_output(folder: str | None, job_num: int) -> Iterator[None]:
+    """Send this job's stdout and stderr (file descriptors 1 and 2, so TensorFlow's C++ logs
+    too) to `<folder>/<job_num>_log.out` and `.err`, as submitit does; None: leave them be.
+    Parallel trials would otherwise interleave their output and progress bars on the terminal.
+    """
+    if folder is None:
+        yield
+        return
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    saved = []
+    try:
+        for fd, suffix in ((1, "out"), (2, "err")):
+            stream = sys.stdout if fd == 1 else sys.stderr
+            stream.flush()
+            with open(Path(folder) / f"{job_num}_log.{suffix}", "ab") as target:
+                saved.append((fd, os.dup(fd)))
+                os.dup2(target.fileno(), fd)
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for fd, copy in saved:
+            os.dup2(copy, fd)
+            os.close(copy)
 
 
 def _restore_singletons(state: dict[str, Any]) -> None:

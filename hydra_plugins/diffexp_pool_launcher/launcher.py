@@ -46,6 +46,7 @@ class PoolLauncher(Launcher):
         max_tasks_per_worker: int | None = None,
         start_method: str = "spawn",
         timeout_min: float | None = None,
+        output_folder: str | None = None,
     ) -> None:
         with exit_on_user_error():
             _check_config(max_workers, max_tasks_per_worker, start_method, timeout_min)
@@ -53,6 +54,7 @@ class PoolLauncher(Launcher):
         self.max_tasks_per_worker = max_tasks_per_worker
         self.start_method = start_method
         self.timeout_s = None if timeout_min is None else float(timeout_min) * 60.0
+        self.output_folder = None if output_folder is None else str(output_folder)
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
         self.task_function: TaskFunction | None = None
@@ -96,7 +98,10 @@ class PoolLauncher(Launcher):
         try:
             return pickle.loads(worker.run(data, self.timeout_s))
         except WorkerLostError as lost:
-            return _lost_job(overrides, idx, lost)
+            where = (
+                f"; its output: {self.output_folder}/{idx}_log.err" if self.output_folder else ""
+            )
+            return _lost_job(overrides, idx, f"{lost}{where}")
         finally:
             slots.release(worker)
 
@@ -114,6 +119,7 @@ class PoolLauncher(Launcher):
                 overrides=overrides,
                 job_num=idx,
                 singleton_state=Singleton.get_state(),
+                output_folder=self.output_folder,
             )
             return cloudpickle.dumps(payload)
 
@@ -136,13 +142,13 @@ def _close_at_exit(launcher_ref: weakref.ref) -> None:
         launcher.close()
 
 
-def _lost_job(overrides: list[str], idx: int, lost: Exception) -> JobReturn:
+def _lost_job(overrides: list[str], idx: int, lost: str) -> JobReturn:
     """A FAILED JobReturn carrying submitit's UncompletedJobError, as a dead submitit job."""
     from submitit.core.utils import UncompletedJobError
 
     log.error("job #%d: %s", idx, lost)
     ret = JobReturn(overrides=overrides, status=JobStatus.FAILED)
-    ret.return_value = UncompletedJobError(str(lost))
+    ret.return_value = UncompletedJobError(lost)
     return ret
 
 

@@ -96,6 +96,10 @@ def test_pool_sweep_reuses_workers_prunes_and_leaves_no_worker(tmp_path, sqlite_
     assert sorted(pids) == list(range(6))
     assert len(set(pids.values())) <= 2 < len(pids)  # two slots, six trials: workers reused
     assert os.getpid() not in pids.values()
+    for number, pid in pids.items():  # each trial's stdout in its own file, not the terminal's
+        output = (sweep / ".pool" / f"{number}_log.out").read_text()
+        assert f"pool worker pid {pid} runs job #{number}" in output
+    assert "pool worker pid" not in process.stdout + process.stderr
     complete, pruned = states.count(TrialState.COMPLETE), states.count(TrialState.PRUNED)
     assert f"complete: {complete}" in (sweep / "sweep_summary.yaml").read_text()
     assert f"this sweep: {complete} completed, {pruned} pruned, 0 failed" in process.stdout
@@ -122,6 +126,7 @@ def test_killed_worker_fails_only_its_trial(tmp_path, sqlite_url):
     assert trials[2].state == TrialState.FAIL
     assert reason.startswith("process died: UncompletedJobError: pool worker")
     assert "killed by SIGKILL" in reason
+    assert reason.endswith(f"its output: {tmp_path / 'sweeps' / 'run' / '.pool' / '2_log.err'}")
     assert {trials[n].state for n in (0, 1, 3, 4, 5)} == {TrialState.COMPLETE}
     # the long trial was in flight when its neighbour's worker died, and completed
     assert trials[1].datetime_start < trials[2].datetime_complete < trials[1].datetime_complete
