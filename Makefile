@@ -4,7 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PROFILE ?= default
-LAUNCHER ?= submitit_local
+LAUNCHER ?= pool
 ARGS ?=
 STUDY ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 2
@@ -16,7 +16,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
 	  awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
-	@echo "  variables: PROFILE=smoke|default|cluster  LAUNCHER=submitit_local|submitit_slurm|basic  ARGS='extra overrides'"
+	@echo "  variables: PROFILE=smoke|default|cluster  LAUNCHER=pool|submitit_local|submitit_slurm|basic  ARGS='extra overrides'"
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)

@@ -1,4 +1,4 @@
-"""`python -m diffexp.demo [profile=default] [launcher=submitit_local]`: the whole workflow
+"""`python -m diffexp.demo [profile=default] [launcher=pool]`: the whole workflow
 at laptop scale, one phase after another, each as the command a user would type:
 phase 1 (parallel pruned search) -> analyze -> phase 2 (train the best) -> phase 3 (physics).
 Ends with where everything was written."""
@@ -17,7 +17,7 @@ STEPS = ("phase 1: parallel, pruned search", "analyze the study",
 
 
 def parse_args(argv: list[str]) -> dict[str, str]:
-    options = {"profile": "default", "launcher": "submitit_local", "output_dir": "outputs"}
+    options = {"profile": "default", "launcher": "pool", "output_dir": "outputs"}
     for arg in argv:
         key, sep, value = arg.partition("=")
         if not sep or key not in options:

@@ -36,16 +36,18 @@ def compare_sweeps(
     extra_overrides: tuple[str, ...] = (),
     pruner_overrides: tuple[str, ...] = (),
     timeout_s: float = 7200,
+    launcher: str = "submitit_local",
 ) -> dict[str, Any]:
     """Run the three sweeps and return {mode: figures} plus the ratios against sequential.
 
     `pruner_overrides` (e.g. hydra.sweeper.pruner.n_warmup_steps=1) apply to the diffexp run
-    only; the other two do not prune.
+    only; the other two do not prune. `launcher` (a conf/hydra/launcher option) runs all three:
+    `submitit_local` (a fresh process per trial) or `pool` (warm worker processes).
     """
     workdir = Path(workdir).resolve()
     slots = n_jobs or min(4, available_cores())
     base = list(command or DIFFEXP_TRAIN) + [
-        "hydra/launcher=submitit_local",
+        f"hydra/launcher={launcher}",
         f"profile.n_trials={n_trials}",
         *extra_overrides,
     ]
@@ -63,6 +65,7 @@ def compare_sweeps(
     return {
         "n_trials": n_trials,
         "n_jobs": slots,
+        "launcher": launcher,
         "cores": available_cores(),
         **figures,
         "speedup_batched_vs_sequential": sequential / figures["batched"]["wall_seconds"],

@@ -65,6 +65,8 @@ def serve(conn: Connection) -> None:
             conn.send_bytes(result)
         except (BrokenPipeError, OSError):
             return
+        # After the answer: the sweeper records this trial and asks the next one meanwhile.
+        reset_between_jobs()
 
 
 def run_payload(data: bytes, jobs_run: int) -> bytes:
@@ -80,8 +82,6 @@ def run_payload(data: bytes, jobs_run: int) -> bytes:
     except (Exception, SystemExit) as error:  # a bad override, a task calling sys.exit
         ret = JobReturn(overrides=overrides, status=JobStatus.FAILED)
         ret.return_value = error
-    finally:
-        reset_between_jobs()
     try:
         return cloudpickle.dumps(ret)
     except Exception as error:  # an unpicklable return value must not kill the worker
@@ -168,7 +168,10 @@ def reset_between_jobs() -> None:
     """Drop the last job's Keras graphs and dtype policy (a mixed-precision trial must not
     turn the next one mixed); only if the job imported Keras at all."""
     keras = sys.modules.get("keras")
-    if keras is not None:
-        keras.backend.clear_session()
-        keras.mixed_precision.set_global_policy("float32")
-    gc.collect()
+    try:
+        if keras is not None:
+            keras.backend.clear_session()
+            keras.mixed_precision.set_global_policy("float32")
+        gc.collect()
+    except Exception:  # the job has answered already; the next one starts from here anyway
+        log.exception("pool worker %d: resetting Keras after a job failed", os.getpid())

@@ -54,7 +54,7 @@ class PoolLauncher(Launcher):
         self.max_tasks_per_worker = max_tasks_per_worker
         self.start_method = start_method
         self.timeout_s = None if timeout_min is None else float(timeout_min) * 60.0
-        self.output_folder = None if output_folder is None else str(output_folder)
+        self.output_folder = None if output_folder is None else str(Path(output_folder).absolute())
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
         self.task_function: TaskFunction | None = None

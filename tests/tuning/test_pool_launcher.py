@@ -187,3 +187,26 @@ def test_reset_between_jobs_clears_the_dtype_policy():
     keras.layers.Dense(2)  # something for clear_session to drop
     reset_between_jobs()
     assert keras.mixed_precision.global_policy().name == "float32"
+
+
+@pytest.mark.slow
+def test_tuning_benchmark_runs_all_three_sweeps_on_the_pool(tmp_path, monkeypatch):
+    import sys
+
+    from sweep_helpers import REPO, TINY_APP
+
+    from diffexp.tuning.bench_tuning import MODES, compare_sweeps
+
+    monkeypatch.setattr("os.environ", sweep_env())
+    monkeypatch.chdir(tmp_path)
+    command = [sys.executable, str(TINY_APP), f"hydra.searchpath=[file://{REPO / 'conf'}]"]
+    figures = compare_sweeps(
+        tmp_path / "bench", n_trials=4, n_jobs=2, command=command, launcher="pool"
+    )
+    assert figures["launcher"] == "pool"
+    for mode in MODES:
+        assert figures[mode]["complete"] + figures[mode]["pruned"] == 4
+        pids = _worker_pids(tmp_path / "bench" / f"{mode}_sweep")
+        assert sorted(pids) == [0, 1, 2, 3]  # every trial ran in a pool worker
+        assert len(set(pids.values())) < 4
+        assert _alive_workers(pids.values()) == []
