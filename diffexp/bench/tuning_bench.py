@@ -33,6 +33,7 @@ def run(ctx: BenchContext) -> dict:
                 ctx.work_dir / "tuning" / f"seed_{seed}",
                 n_trials=int(size.tuning_trials),
                 extra_overrides=(f"seed={seed}", *size.tuning_overrides),
+                launcher=dict(size.tuning_launchers),
             )
         )
     return {"available": True, "figures": summarise(per_seed), "details": {"runs": per_seed}}

@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,25 +37,28 @@ def compare_sweeps(
     extra_overrides: tuple[str, ...] = (),
     pruner_overrides: tuple[str, ...] = (),
     timeout_s: float = 7200,
-    launcher: str = "submitit_local",
+    launcher: str | Mapping[str, str] = "submitit_local",
 ) -> dict[str, Any]:
     """Run the three sweeps and return {mode: figures} plus the ratios against sequential.
 
     `pruner_overrides` (e.g. hydra.sweeper.pruner.n_warmup_steps=1) apply to the diffexp run
     only; the other two do not prune. `launcher` (a conf/hydra/launcher option) runs all three:
-    `submitit_local` (a fresh process per trial) or `pool` (warm worker processes).
+    `submitit_local` (a fresh process per trial) or `pool` (warm worker processes); a mapping
+    {mode: launcher} gives each mode its own, e.g. each as its users would run it (sequential
+    in-process with `basic`, the official sweeper's batches as `submitit_local` processes).
     """
+    launchers = (
+        {mode: launcher for mode in MODES} if isinstance(launcher, str) else dict(launcher)
+    )
     workdir = Path(workdir).resolve()
     slots = n_jobs or min(4, available_cores())
-    base = list(command or DIFFEXP_TRAIN) + [
-        f"hydra/launcher={launcher}",
-        f"profile.n_trials={n_trials}",
-        *extra_overrides,
-    ]
+    base = list(command or DIFFEXP_TRAIN) + [f"profile.n_trials={n_trials}", *extra_overrides]
     figures = {
         mode: _run_mode(
             mode,
-            base + (list(pruner_overrides) if mode == "diffexp" else []),
+            base
+            + [f"hydra/launcher={launchers[mode]}"]
+            + (list(pruner_overrides) if mode == "diffexp" else []),
             workdir,
             slots,
             timeout_s,
@@ -65,7 +69,7 @@ def compare_sweeps(
     return {
         "n_trials": n_trials,
         "n_jobs": slots,
-        "launcher": launcher,
+        "launchers": launchers,
         "cores": available_cores(),
         **figures,
         "speedup_batched_vs_sequential": sequential / figures["batched"]["wall_seconds"],
