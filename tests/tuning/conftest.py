@@ -18,9 +18,11 @@ from diffexp.tuning.storage import create_storage
 def run_tiny_sweep(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess]:
     """Run the tiny app as a multirun in tmp_path; returns the finished process."""
 
-    def run(storage: str, *overrides: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    def run(
+        storage: str, *overrides: str, timeout: float = 240, launcher: str = "submitit_local"
+    ) -> subprocess.CompletedProcess:
         return subprocess.run(
-            tiny_sweep_command(storage, *overrides),
+            tiny_sweep_command(storage, *overrides, launcher=launcher),
             cwd=tmp_path,
             env=sweep_env(),
             capture_output=True,

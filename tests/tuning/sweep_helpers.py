@@ -19,14 +19,16 @@ def sweep_env() -> dict[str, str]:
     return env
 
 
-def tiny_sweep_command(storage: str, *overrides: str) -> list[str]:
-    """`app.py -m` with diffexp's sweeper config, submitit_local, and a tmp storage."""
+def tiny_sweep_command(
+    storage: str, *overrides: str, launcher: str = "submitit_local"
+) -> list[str]:
+    """`app.py -m` with diffexp's sweeper config, a launcher, and a tmp storage."""
     return [
         sys.executable,
         str(TINY_APP),
         "-m",
         f"hydra.searchpath=[file://{REPO / 'conf'}]",
-        "hydra/launcher=submitit_local",
+        f"hydra/launcher={launcher}",
         f"paths.study_storage={storage}",
         *overrides,
     ]

@@ -181,22 +181,24 @@ def test_killed_sweep_resumes_to_exactly_n_trials(tmp_path, sqlite_url):
 
 @pytest.mark.parametrize("kind", ["sqlite", "journal"])
 def test_eight_parallel_trials_share_storage_without_lock_errors(run_tiny_sweep, tmp_path, kind):
+    """Issue 7, item 6: a 50-trial study, 8 trials in flight, each reporting every epoch."""
     storage = (
         f"sqlite:///{tmp_path / 'busy.db'}" if kind == "sqlite" else str(tmp_path / "busy.log")
     )
     process = run_tiny_sweep(
         storage,
-        "profile.n_trials=8",
+        "profile.n_trials=50",
         "profile.n_jobs=8",
         "hydra.sweeper.cap_n_jobs_to_cores=false",
         "task.epochs=30",
         "task.epoch_seconds=0.01",
         "hydra/sweeper/pruner=none",
         timeout=400,
+        launcher="pool",  # warm workers: 8 trials really are in flight at once on 2 cores
     )
     _ok(process)
     trials = _trials(storage)
-    assert len(trials) == 8
+    assert len(trials) == 50
     assert {t.state for t in trials.values()} == {TrialState.COMPLETE}
     assert all(len(t.intermediate_values) == 30 for t in trials.values())
     logs = (
