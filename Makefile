@@ -10,7 +10,8 @@ STUDY ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-fast lint train lr-find phase1 phase1b phase2 phase3 analyze \
+
+.PHONY: help install install-gpu demo test test-fast lint train lr-find phase1 phase1b phase2 phase3 analyze \
         dashboard pmt-selection bench lock clean
 
 help: ## list the targets
@@ -24,6 +25,11 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	@touch $@
 
 install: $(VENV)/.installed ## create .venv and install diffexp with pinned dependencies
+
+install-gpu: install ## swap tensorflow-cpu for tensorflow[and-cuda] (same version) in .venv
+	$(PY) -m pip uninstall -q -y tensorflow-cpu
+	$(PY) -m pip install -q "tensorflow[and-cuda]==2.21.0"
+	$(PY) -c "import tensorflow as tf; print('GPUs:', tf.config.list_physical_devices('GPU'))"
 
 demo: install ## the whole workflow at laptop scale: phase 1 -> analyze -> phase 2 -> phase 3
 	$(PY) -m diffexp.demo profile=$(PROFILE) launcher=$(LAUNCHER) $(ARGS)
