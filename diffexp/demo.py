@@ -12,8 +12,12 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-STEPS = ("phase 1: parallel, pruned search", "analyze the study",
-         "phase 2: train the best configuration", "phase 3: verify the physics")
+STEPS = (
+    "phase 1: parallel, pruned search",
+    "analyze the study",
+    "phase 2: train the best configuration",
+    "phase 3: verify the physics",
+)
 
 
 def parse_args(argv: list[str]) -> dict[str, str]:
@@ -21,8 +25,10 @@ def parse_args(argv: list[str]) -> dict[str, str]:
     for arg in argv:
         key, sep, value = arg.partition("=")
         if not sep or key not in options:
-            raise SystemExit(f"diffexp.demo: unknown argument {arg!r}; use "
-                             f"{', '.join(k + '=...' for k in options)}")
+            raise SystemExit(
+                f"diffexp.demo: unknown argument {arg!r}; use "
+                f"{', '.join(k + '=...' for k in options)}"
+            )
         options[key] = value
     return options
 
@@ -37,8 +43,9 @@ def run(command: list[str]) -> float:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     result = subprocess.run([sys.executable, "-m", *command], env=env)
     if result.returncode != 0:
-        raise SystemExit(f"diffexp.demo: step failed (exit {result.returncode}): "
-                         f"python -m {' '.join(command)}")
+        raise SystemExit(
+            f"diffexp.demo: step failed (exit {result.returncode}): python -m {' '.join(command)}"
+        )
     return time.perf_counter() - started
 
 
@@ -52,15 +59,48 @@ def main(argv: list[str]) -> None:
     durations = []
 
     banner(1, STEPS[0])
-    durations.append(run(["diffexp.train", "-m", "hydra/sweeper=optuna", "search=phase1",
-                          f"hydra/launcher={options['launcher']}", profile, paths,
-                          "experiment_name=phase1"]))
+    durations.append(
+        run(
+            [
+                "diffexp.train",
+                "-m",
+                "hydra/sweeper=optuna",
+                "search=phase1",
+                f"hydra/launcher={options['launcher']}",
+                profile,
+                paths,
+                "experiment_name=phase1",
+            ]
+        )
+    )
     banner(2, STEPS[1])
-    durations.append(run(["diffexp.analyze", "--study", "phase1", "--storage", storage,
-                          "--out", str(out / "optuna_results")]))
+    durations.append(
+        run(
+            [
+                "diffexp.analyze",
+                "--study",
+                "phase1",
+                "--storage",
+                storage,
+                "--out",
+                str(out / "optuna_results"),
+            ]
+        )
+    )
     banner(3, STEPS[2])
-    durations.append(run(["diffexp.train", "best_of=phase1", "trainer=refine", profile, paths,
-                          "experiment_name=phase2", f"hydra.run.dir={phase2_dir}"]))
+    durations.append(
+        run(
+            [
+                "diffexp.train",
+                "best_of=phase1",
+                "trainer=refine",
+                profile,
+                paths,
+                "experiment_name=phase2",
+                f"hydra.run.dir={phase2_dir}",
+            ]
+        )
+    )
     banner(4, STEPS[3])
     durations.append(run(["diffexp.verify", f"run={phase2_dir}", "visualize=true"]))
 
@@ -73,7 +113,7 @@ def main(argv: list[str]) -> None:
     print(f"  phase-1 trials      {out}/sweeps/*_phase1/trial_*/trial.json")
     print(f"  analysis            {out}/optuna_results/diffusion_hyperopt_results.json + *.png")
     print(f"  phase-2 model       {phase2_dir}/best_model.weights.h5, training_summary.json,")
-    print(f"                      metrics.jsonl, training_curves.png")
+    print("                      metrics.jsonl, training_curves.png")
     print(f"  phase-3 physics     {phase2_dir}/verification.json + plots")
 
 

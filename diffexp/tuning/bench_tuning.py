@@ -47,9 +47,7 @@ def compare_sweeps(
     {mode: launcher} gives each mode its own, e.g. each as its users would run it (sequential
     in-process with `basic`, the official sweeper's batches as `submitit_local` processes).
     """
-    launchers = (
-        {mode: launcher for mode in MODES} if isinstance(launcher, str) else dict(launcher)
-    )
+    launchers = {mode: launcher for mode in MODES} if isinstance(launcher, str) else dict(launcher)
     workdir = Path(workdir).resolve()
     slots = n_jobs or min(4, available_cores())
     base = list(command or DIFFEXP_TRAIN) + [f"profile.n_trials={n_trials}", *extra_overrides]
