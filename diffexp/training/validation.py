@@ -3,9 +3,9 @@
 `FastValidator` is diffexp's default: the (t, noise) pairs are drawn once per validation
 sample (t stratified over the chain), so the loss is deterministic for fixed weights and
 comparable across epochs and trials; the step is compiled (XLA where asked), runs without a
-gradient tape, and uses batches twice the training size. `NaiveValidator` is the original loop, kept only so that
-`make bench` can measure against it: eager, 50 training-size batches, fresh random draws,
-under a gradient tape it never uses.
+gradient tape, and uses batches twice the training size. `NaiveValidator` is the original
+loop, kept only so that `make bench` can measure against it: eager, 50 training-size batches,
+fresh random draws, under a gradient tape it never uses.
 """
 
 from __future__ import annotations
