@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 TINY_APP = Path(__file__).resolve().parent / "tiny_app" / "app.py"
@@ -32,3 +33,24 @@ def tiny_sweep_command(
         f"paths.study_storage={storage}",
         *overrides,
     ]
+
+
+def sweeper_impl(**settings: Any) -> Any:
+    """The sweeper core with the plugin's defaults; `settings` override single arguments."""
+    from diffexp.tuning.async_sweeper import AsyncOptunaSweeperImpl
+
+    arguments = {
+        "pruner": None,
+        "cap_n_jobs_to_cores": True,
+        "fix_best_of": None,
+        "sampler": None,
+        "direction": "minimize",
+        "storage": None,
+        "study_name": "p",
+        "n_trials": 2,
+        "n_jobs": 1,
+        "max_failure_rate": 0.0,
+        "custom_search_space": None,
+        "params": None,
+    }
+    return AsyncOptunaSweeperImpl(**{**arguments, **settings})

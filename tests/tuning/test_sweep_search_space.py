@@ -19,6 +19,7 @@ from diffexp.tuning.search_space import (
     parse_param,
 )
 from diffexp.tuning.storage import StorageError, create_storage, shown_url
+from tests.tuning.sweep_helpers import sweeper_impl
 
 
 @pytest.mark.parametrize(
@@ -91,20 +92,7 @@ def test_database_password_is_not_shown():
 
 
 def _impl(tmp_path) -> AsyncOptunaSweeperImpl:
-    impl = AsyncOptunaSweeperImpl(
-        pruner=None,
-        cap_n_jobs_to_cores=True,
-        fix_best_of=None,
-        sampler=None,
-        direction="minimize",
-        storage=None,
-        study_name="s",
-        n_trials=8,
-        n_jobs=1,
-        max_failure_rate=0.25,
-        custom_search_space=None,
-        params=None,
-    )
+    impl = sweeper_impl(study_name="s", n_trials=8, max_failure_rate=0.25)
     impl.config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}})
     return impl
 

@@ -11,9 +11,10 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from diffexp.tuning import resources
-from diffexp.tuning.async_sweeper import AsyncOptunaSweeperImpl, _absolute_storage_url
+from diffexp.tuning.async_sweeper import _absolute_storage_url
 from diffexp.tuning.pruners import build_pruner
 from diffexp.tuning.storage import create_storage, is_lock_error, retry_on_lock, storage_kind
+from tests.tuning.sweep_helpers import sweeper_impl
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 
@@ -135,18 +136,9 @@ def test_search_configs_compose_into_diffexp_sweeper(search):
 
 def test_phase1_search_space_parses(tmp_path):
     cfg = _compose("hydra/sweeper=optuna", "search=phase1")
-    impl = AsyncOptunaSweeperImpl(
-        pruner=None,
-        cap_n_jobs_to_cores=True,
-        fix_best_of=None,
+    impl = sweeper_impl(
         sampler=optuna.samplers.TPESampler(seed=1),
-        direction="minimize",
         storage=f"sqlite:///{tmp_path}/s.db",
-        study_name="p",
-        n_trials=2,
-        n_jobs=1,
-        max_failure_rate=0.0,
-        custom_search_space=None,
         params=cfg.hydra.sweeper.params,
     )
     distributions, fixed, _ = impl._search_space([])
@@ -158,20 +150,7 @@ def test_phase1_search_space_parses(tmp_path):
 
 
 def test_empty_search_space_is_refused(tmp_path):
-    impl = AsyncOptunaSweeperImpl(
-        pruner=None,
-        cap_n_jobs_to_cores=True,
-        fix_best_of=None,
-        sampler=None,
-        direction="minimize",
-        storage=None,
-        study_name="p",
-        n_trials=2,
-        n_jobs=1,
-        max_failure_rate=0.0,
-        custom_search_space=None,
-        params=None,
-    )
+    impl = sweeper_impl()
     with pytest.raises(ValueError, match="empty search space"):
         impl._search_space(["a=1"])
 
@@ -192,18 +171,11 @@ def test_phase1b_fixes_phase1_best_and_lets_the_command_line_win(tmp_path):
     _phase1_study(url)
     best = optuna.load_study(study_name="phase1", storage=url).best_trial.params
     cfg = _compose("hydra/sweeper=optuna", "search=phase1b")
-    impl = AsyncOptunaSweeperImpl(
-        pruner=None,
-        cap_n_jobs_to_cores=True,
+    impl = sweeper_impl(
         fix_best_of="phase1",
         sampler=optuna.samplers.TPESampler(seed=1),
-        direction="minimize",
         storage=url,
         study_name="phase1b",
-        n_trials=2,
-        n_jobs=1,
-        max_failure_rate=0.0,
-        custom_search_space=None,
         params=cfg.hydra.sweeper.params,
     )
     distributions, fixed, _ = impl._search_space(["model.hidden_dim=512"])
