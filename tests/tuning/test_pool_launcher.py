@@ -203,7 +203,7 @@ def test_tuning_benchmark_runs_all_three_sweeps_on_the_pool(tmp_path, monkeypatc
     figures = compare_sweeps(
         tmp_path / "bench", n_trials=4, n_jobs=2, command=command, launcher="pool"
     )
-    assert figures["launcher"] == "pool"
+    assert figures["launchers"] == {"sequential": "pool", "batched": "pool", "diffexp": "pool"}
     for mode in MODES:
         assert figures[mode]["complete"] + figures[mode]["pruned"] == 4
         pids = _worker_pids(tmp_path / "bench" / f"{mode}_sweep")
