@@ -10,6 +10,8 @@ import random
 
 log = logging.getLogger(__name__)
 
+THREADS_ENV = "DIFFEXP_THREADS"  # threads per trial, set by the sweeper for local launchers
+
 # Quieter TensorFlow: must be set before the first `import tensorflow`.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -18,11 +20,19 @@ def thread_count(configured: int | None) -> int:
     """The threads this job may use: config, then the sweeper's share, then SLURM, then all."""
     if configured:
         return int(configured)
-    for variable in ("DIFFEXP_THREADS", "SLURM_CPUS_PER_TASK"):
+    for variable in (THREADS_ENV, "SLURM_CPUS_PER_TASK"):
         value = os.environ.get(variable, "")
         if value.isdigit() and int(value) > 0:
             return int(value)
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return available_cores()
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, not the machine's total)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def configure_threads(configured: int | None) -> int:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from diffexp.data.events import EventSet
+from diffexp.io_utils import atomic_write_json
 
 _FORMAT_VERSION = 1
 
@@ -112,8 +113,7 @@ class EventTransform:
     def save(self, path: str | Path) -> Path:
         """Write JSON (a run keeps it as data_transform.json); returns the path."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=1))
+        atomic_write_json(path, self.to_dict())  # a kill never leaves half a transform
         return path
 
     @classmethod

@@ -12,10 +12,10 @@ from omegaconf import DictConfig, OmegaConf
 from diffexp.data import EventTransform
 from diffexp.models.denoiser import build_denoiser
 from diffexp.models.noise_schedule import NoiseSchedule
+from diffexp.training.checkpoints import BEST_WEIGHTS
+from diffexp.training.records import TRANSFORM_FILE
 
 CONFIG_FILE = Path(".hydra") / "config.yaml"
-WEIGHTS_FILE = "best_model.weights.h5"
-TRANSFORM_FILE = "data_transform.json"
 
 
 class RunLoadError(ValueError):
@@ -44,7 +44,7 @@ def load_run(run_dir: str | Path) -> LoadedRun:
     if not run_dir.is_dir():
         raise RunLoadError(f"{run_dir}: no such run folder; pass run=outputs/runs/<run folder>")
     config_path = _require(run_dir / CONFIG_FILE, f"{CONFIG_FILE}", "not a diffexp run folder?")
-    weights = _require(run_dir / WEIGHTS_FILE, WEIGHTS_FILE, "the run finished no epoch")
+    weights = _require(run_dir / BEST_WEIGHTS, BEST_WEIGHTS, "the run finished no epoch")
     transform_path = _require(run_dir / TRANSFORM_FILE, TRANSFORM_FILE, "not a diffexp run folder?")
     cfg = OmegaConf.load(config_path)
     transform = EventTransform.load(transform_path)

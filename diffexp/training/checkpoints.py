@@ -82,6 +82,19 @@ def save_checkpoint(
     shutil.rmtree(old, ignore_errors=True)
 
 
+def save_best_weights(run_dir: Path, model) -> None:
+    """The best weights so far, written to a temporary file and renamed."""
+    final = Path(run_dir) / BEST_WEIGHTS
+    tmp = Path(run_dir) / ".best_model.tmp.weights.h5"
+    ensure_free_space(run_dir, weights_bytes(model))
+    try:
+        model.save_weights(tmp)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk leaves no half-written weights behind
+        raise
+    tmp.replace(final)
+
+
 def has_checkpoint(run_dir: Path) -> bool:
     return (Path(run_dir) / LAST_CHECKPOINT / "state.json").exists()
 

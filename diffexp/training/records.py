@@ -17,6 +17,7 @@ from diffexp.io_utils import atomic_write_text  # noqa: E402
 METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "training_summary.json"
 CURVES_FILE = "training_curves.png"
+TRANSFORM_FILE = "data_transform.json"  # the normalisation, to decode generated events
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:

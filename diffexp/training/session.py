@@ -18,8 +18,6 @@ from diffexp.training.results import DivergedError, TrainResult
 
 log = logging.getLogger(__name__)
 
-TRANSFORM_FILE = "data_transform.json"
-
 
 class RunFolderInUse(ValueError):
     """The run folder already holds a run that this one would overwrite."""
@@ -58,12 +56,12 @@ class TrainingSession:
         train_events, val_events = train_val_split(
             events, float(cfg.data.val_fraction), int(cfg.data.seed)
         )
-        transform_path = self.run_dir / TRANSFORM_FILE
+        transform_path = self.run_dir / records.TRANSFORM_FILE
         if self.resume and transform_path.exists():
             self.transform = EventTransform.load(transform_path)
         else:
             self.transform = EventTransform.fit(train_events)
-            atomic_write_json(transform_path, self.transform.to_dict())  # never half-written
+            self.transform.save(transform_path)
         self.train_arrays = self.transform.encode(train_events)
         self.val_arrays = self.transform.encode(val_events)
         self.n_train, self.n_val = train_events.n_events, val_events.n_events
@@ -154,8 +152,9 @@ class TrainingSession:
         n_steps = int(self.cfg.trainer.lr_find_steps)
         min_lr = float(self.cfg.trainer.lr_find_min_lr)
         max_lr = float(self.cfg.trainer.lr_find_max_lr)
-        trainer = self.build_trainer(lr_schedule=exponential_ramp(min_lr, max_lr, n_steps))
-        lrs = min_lr * (max_lr / min_lr) ** (np.arange(n_steps) / n_steps)
+        ramp = exponential_ramp(min_lr, max_lr, n_steps)
+        trainer = self.build_trainer(lr_schedule=ramp)
+        lrs = np.asarray(ramp(np.arange(n_steps)), dtype=np.float64)  # the LR of each step
         tried, losses = lr_finder.run_range_test(trainer, lrs)
         suggestion = lr_finder.suggest(tried, losses)
         lr_finder.write_report(self.run_dir, tried, losses, suggestion)

@@ -121,10 +121,9 @@ class Trainer:
         early = self.cfg.trainer.early_stopping
         patience = early.patience
         stop_reason = "completed"
-        last_train_loss = math.nan
         try:
             for epoch in range(state.epoch + 1, self.epochs + 1):
-                last_train_loss = self._run_epoch(epoch, state, reporter)
+                self._run_epoch(epoch, state, reporter)
                 if patience is not None and state.epochs_without_improvement >= int(patience):
                     stop_reason = "early_stopped"
                     log.info("early stopping: no improvement for %d epochs", patience)
@@ -132,12 +131,10 @@ class Trainer:
         finally:
             records.plot_training_curves(self.run_dir)
         rows = records.read_metrics(self.run_dir)
-        if rows:
-            last_train_loss = rows[-1]["train_loss"]
         return TrainResult(
             best_val_loss=state.best_val_loss,
             best_epoch=state.best_epoch,
-            final_train_loss=last_train_loss,
+            final_train_loss=rows[-1]["train_loss"] if rows else math.nan,
             training_time_seconds=state.training_time_seconds,
             epochs_completed=state.epoch,
             stop_reason=stop_reason,
@@ -146,7 +143,7 @@ class Trainer:
 
     def _run_epoch(
         self, epoch: int, state: checkpoints.TrainingState, reporter: EpochReporter | None
-    ) -> float:
+    ) -> None:
         started = time.perf_counter()
         losses = []
         steps = progress.epoch_steps(self.steps_per_epoch, epoch, self.epochs)
@@ -171,7 +168,7 @@ class Trainer:
             state.best_val_loss = val_loss
             state.best_epoch = epoch
             state.epochs_without_improvement = 0
-            self._save_best_weights()
+            checkpoints.save_best_weights(self.run_dir, self.model)
         else:
             state.epochs_without_improvement += 1
         train_loss = float(np.mean(losses))
@@ -201,15 +198,3 @@ class Trainer:
         )
         if reporter is not None:
             reporter.report(epoch, val_loss)
-        return train_loss
-
-    def _save_best_weights(self) -> None:
-        final = self.run_dir / checkpoints.BEST_WEIGHTS
-        tmp = self.run_dir / ".best_model.tmp.weights.h5"
-        checkpoints.ensure_free_space(self.run_dir, checkpoints.weights_bytes(self.model))
-        try:
-            self.model.save_weights(tmp)
-        except BaseException:
-            tmp.unlink(missing_ok=True)  # a full disk leaves no half-written weights behind
-            raise
-        tmp.replace(final)

@@ -12,17 +12,11 @@ from __future__ import annotations
 import logging
 import os
 
+from diffexp.runtime import THREADS_ENV, available_cores
+
+__all__ = ["THREADS_ENV", "available_cores", "launcher_kind", "set_trial_threads", "slots_for"]
+
 log = logging.getLogger(__name__)
-
-THREADS_ENV = "DIFFEXP_THREADS"  # threads per trial, read by diffexp's runtime
-
-
-def available_cores() -> int:
-    """CPU cores this process may run on (its affinity mask, not the machine's total)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def launcher_kind(launcher: object) -> str:
