@@ -40,11 +40,21 @@ def make_config(tmp_path):
     return lambda overrides=(), profile="smoke": compose_config(tmp_path, list(overrides), profile)
 
 
+def subprocess_env() -> dict[str, str]:
+    """Environment of a test subprocess: the repo importable, quiet TensorFlow, and no thread
+    share left over from a sweep in this process."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    env.pop("DIFFEXP_THREADS", None)
+    return env
+
+
 def run_module(
     module: str, *args: str, cwd: Path = REPO, timeout: int = 600, env: dict | None = None
 ) -> subprocess.CompletedProcess:
     """Run `python -m module args` as a user would, capturing output."""
-    full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
+    full_env = {**subprocess_env(), **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", module, *args],
         cwd=cwd,

@@ -5,24 +5,15 @@ Imported as `tests.reliability.support` (a plain module name would clash with ot
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.conftest import REPO, subprocess_env
+
 SHARED_CACHE = REPO / "outputs" / "data_cache"  # simulated smoke events, shared by the tests
-TINY_APP = REPO / "tests" / "tuning" / "tiny_app" / "app.py"  # the sweeper tests' fast task
-
-
-def subprocess_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    env.pop("DIFFEXP_THREADS", None)
-    return env
 
 
 def train_command(*overrides: str) -> list[str]:

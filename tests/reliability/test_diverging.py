@@ -12,12 +12,8 @@ import pytest
 from optuna.trial import TrialState
 
 from diffexp.training import records
-from tests.reliability.support import (
-    assert_one_line_error,
-    run_train,
-    subprocess_env,
-    train_command,
-)
+from tests.conftest import subprocess_env
+from tests.reliability.support import assert_one_line_error, run_train, train_command
 
 pytestmark = pytest.mark.slow
 

@@ -15,7 +15,8 @@ import h5py
 import pytest
 
 from diffexp.training import checkpoints, records
-from tests.reliability.support import run_train, subprocess_env, train_command, wait_for
+from tests.conftest import subprocess_env
+from tests.reliability.support import run_train, train_command, wait_for
 
 pytestmark = pytest.mark.slow
 

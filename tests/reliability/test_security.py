@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tests.reliability.support import REPO
+from tests.conftest import REPO
 
 SOURCES = sorted(
     p for folder in ("diffexp", "hydra_plugins") for p in (REPO / folder).rglob("*.py")

@@ -14,7 +14,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tests.reliability.support import REPO, TINY_APP, subprocess_env, train_command, wait_for
+from tests.conftest import REPO, subprocess_env
+from tests.reliability.support import train_command, wait_for
+from tests.tuning.sweep_helpers import TINY_APP
 
 
 def _tiny_sweep(storage: str, *overrides: str) -> list[str]:

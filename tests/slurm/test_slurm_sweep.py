@@ -6,16 +6,15 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import optuna
 import pytest
 from optuna.trial import TrialState
 
-pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+from tests.conftest import REPO
+from tests.tuning.sweep_helpers import TINY_APP
 
-REPO = Path(__file__).resolve().parents[2]
-TINY_APP = REPO / "tests" / "tuning" / "tiny_app" / "app.py"
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 
 def test_pruned_sweep_runs_as_slurm_jobs(slurm_cluster, tmp_path):

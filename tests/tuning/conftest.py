@@ -8,10 +8,11 @@ from pathlib import Path
 
 import optuna
 import pytest
-from sweep_helpers import sweep_env, tiny_sweep_command
+from sweep_helpers import tiny_sweep_command
 
 from diffexp.tuning.pruners import PRUNER_ATTR
 from diffexp.tuning.storage import create_storage
+from tests.conftest import subprocess_env
 
 
 @pytest.fixture
@@ -24,7 +25,7 @@ def run_tiny_sweep(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess]
         return subprocess.run(
             tiny_sweep_command(storage, *overrides, launcher=launcher),
             cwd=tmp_path,
-            env=sweep_env(),
+            env=subprocess_env(),
             capture_output=True,
             text=True,
             timeout=timeout,

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.conftest import REPO
+
 TINY_APP = Path(__file__).resolve().parent / "tiny_app" / "app.py"
-
-
-def sweep_env() -> dict[str, str]:
-    """Environment of a sweep subprocess: repo importable, quiet TensorFlow."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    env.pop("DIFFEXP_THREADS", None)
-    return env
 
 
 def tiny_sweep_command(

@@ -11,9 +11,11 @@ from diffexp.tuning.bench_tuning import MODES, compare_sweeps
 
 @pytest.mark.slow
 def test_compare_sweeps_on_the_tiny_app(tmp_path, monkeypatch):
-    from sweep_helpers import REPO, TINY_APP, sweep_env
+    from sweep_helpers import TINY_APP
 
-    monkeypatch.setattr("os.environ", sweep_env())
+    from tests.conftest import REPO, subprocess_env
+
+    monkeypatch.setattr("os.environ", subprocess_env())
     monkeypatch.chdir(tmp_path)
     command = [sys.executable, str(TINY_APP), f"hydra.searchpath=[file://{REPO / 'conf'}]"]
     figures = compare_sweeps(

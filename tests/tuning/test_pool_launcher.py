@@ -16,9 +16,10 @@ from pathlib import Path
 import optuna
 import pytest
 from optuna.trial import TrialState
-from sweep_helpers import sweep_env, tiny_sweep_command
+from sweep_helpers import tiny_sweep_command
 
 from diffexp.tuning.storage import create_storage
+from tests.conftest import subprocess_env
 
 FAST_PRUNING = ("hydra.sweeper.pruner.n_startup_trials=2", "hydra.sweeper.pruner.n_warmup_steps=1")
 WORKER_LINE = re.compile(r"pool worker pid (\d+) runs job #(\d+), its job (\d+)")
@@ -31,7 +32,7 @@ def _run_pool_sweep(tmp_path: Path, storage: str, *overrides: str) -> subprocess
     ]
     assert "hydra/launcher=pool" in command
     process = subprocess.run(
-        command, cwd=tmp_path, env=sweep_env(), capture_output=True, text=True, timeout=240
+        command, cwd=tmp_path, env=subprocess_env(), capture_output=True, text=True, timeout=240
     )
     assert process.returncode == 0, process.stdout[-3000:] + process.stderr[-3000:]
     return process
@@ -193,11 +194,12 @@ def test_reset_between_jobs_clears_the_dtype_policy():
 def test_tuning_benchmark_runs_all_three_sweeps_on_the_pool(tmp_path, monkeypatch):
     import sys
 
-    from sweep_helpers import REPO, TINY_APP
+    from sweep_helpers import TINY_APP
 
     from diffexp.tuning.bench_tuning import MODES, compare_sweeps
+    from tests.conftest import REPO
 
-    monkeypatch.setattr("os.environ", sweep_env())
+    monkeypatch.setattr("os.environ", subprocess_env())
     monkeypatch.chdir(tmp_path)
     command = [sys.executable, str(TINY_APP), f"hydra.searchpath=[file://{REPO / 'conf'}]"]
     figures = compare_sweeps(

@@ -8,11 +8,11 @@ import subprocess
 import sys
 
 import pytest
-from sweep_helpers import REPO, sweep_env
 
 from diffexp.cli import user_overrides
 from diffexp.config_checks import ConfigError
 from diffexp.tuning.sweep_precheck import precheck_multirun
+from tests.conftest import REPO, subprocess_env
 
 SWEEP = ["hydra/sweeper=optuna", "profile=smoke"]
 
@@ -62,7 +62,7 @@ def _train(tmp_path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "diffexp.train", *args],
         cwd=REPO,
-        env=sweep_env() | {"DIFFEXP_ROOT": str(tmp_path)},
+        env=subprocess_env() | {"DIFFEXP_ROOT": str(tmp_path)},
         capture_output=True,
         text=True,
         timeout=120,

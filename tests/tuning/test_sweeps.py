@@ -128,7 +128,9 @@ def test_too_many_failures_stop_the_sweep(run_tiny_sweep, sqlite_url):
 
 
 def test_killed_sweep_resumes_to_exactly_n_trials(tmp_path, sqlite_url):
-    from sweep_helpers import sweep_env, tiny_sweep_command
+    from sweep_helpers import tiny_sweep_command
+
+    from tests.conftest import subprocess_env
 
     args = tiny_sweep_command(
         sqlite_url,
@@ -140,7 +142,7 @@ def test_killed_sweep_resumes_to_exactly_n_trials(tmp_path, sqlite_url):
     sweeper = subprocess.Popen(
         args,
         cwd=tmp_path,
-        env=sweep_env(),
+        env=subprocess_env(),
         start_new_session=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -165,7 +167,7 @@ def test_killed_sweep_resumes_to_exactly_n_trials(tmp_path, sqlite_url):
     assert stale, "the kill should leave a trial RUNNING"
 
     process = subprocess.run(
-        args, cwd=tmp_path, env=sweep_env(), capture_output=True, text=True, timeout=240
+        args, cwd=tmp_path, env=subprocess_env(), capture_output=True, text=True, timeout=240
     )
     _ok(process)
     after = _trials(sqlite_url)

@@ -14,9 +14,9 @@ pytestmark = pytest.mark.slow
 
 
 def test_phase1_smoke_sweep_completes_and_prunes(tmp_path):
-    from sweep_helpers import REPO, sweep_env
+    from tests.conftest import REPO, subprocess_env
 
-    env = sweep_env() | {"DIFFEXP_ROOT": str(tmp_path)}
+    env = subprocess_env() | {"DIFFEXP_ROOT": str(tmp_path)}
     # TPE is seeded (seed=1234), so the same trials are proposed every time; with 4 epochs
     # and pruning from epoch 2 after 2 complete trials, the low-lr trials 4 and 5 are pruned.
     command = [
