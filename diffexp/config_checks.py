@@ -51,6 +51,7 @@ _NUMERIC_CHECKS: tuple[Check, ...] = (
     ("trainer.steps_per_epoch", int, lambda v: v >= 1, "an integer >= 1"),
     ("trainer.batch_size", int, lambda v: v >= 1, "an integer >= 1"),
     ("trainer.checkpoint_every_epochs", int, lambda v: v >= 1, "an integer >= 1"),
+    ("trainer.steps_per_execution", int, lambda v: v >= 1, "an integer >= 1"),
     ("trainer.early_stopping.patience", int, lambda v: v >= 1, "an integer >= 1 or null"),
     ("trainer.lr_find_steps", int, lambda v: v >= 10, "an integer >= 10"),
     ("trainer.lr_find_min_lr", float, lambda v: v > 0, "a number > 0"),
@@ -95,11 +96,10 @@ def validate_config(cfg: DictConfig) -> None:
         ("diffusion.beta_schedule", ("linear", "cosine")),
     ):
         _choice(cfg, key, allowed)
-    resume = OmegaConf.select(cfg, "trainer.resume")
-    if resume not in (True, False, "auto", None):
-        raise ConfigError(
-            f"trainer.resume={resume!r} is not allowed; use one of: true, false, auto"
-        )
+    for key in ("trainer.resume", "trainer.jit_compile", "validation.jit_compile"):
+        value = OmegaConf.select(cfg, key)
+        if value not in (True, False, "auto", None):
+            raise ConfigError(f"{key}={value!r} is not allowed; use one of: true, false, auto")
     if cfg.optimizer.name == "adam" and float(cfg.optimizer.weight_decay) != 0:
         raise ConfigError(
             "optimizer.weight_decay is set but optimizer=adam ignores it; use optimizer=adamw"

@@ -1,22 +1,36 @@
-"""A progress bar per epoch on a terminal; plain log lines (one per epoch) otherwise."""
+"""A progress bar per epoch on a terminal; plain log lines (one per epoch) otherwise.
+
+The trainer runs several optimizer steps per compiled call, so the bar advances by chunks."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator
 
 from tqdm import tqdm
 
 
-def epoch_steps(n_steps: int, epoch: int, epochs: int, enabled: bool | None = None) -> Iterable:
-    show = sys.stderr.isatty() if enabled is None else enabled
-    if not show:
-        return range(n_steps)
-    return tqdm(
-        range(n_steps), desc=f"epoch {epoch}/{epochs}", leave=False, unit="step", dynamic_ncols=True
-    )
+class EpochProgress:
+    """`update(n_steps, loss)` after each chunk of steps; `close()` at the end of the epoch."""
 
+    def __init__(self, n_steps: int, epoch: int, epochs: int, enabled: bool | None = None) -> None:
+        show = sys.stderr.isatty() if enabled is None else enabled
+        self._bar = (
+            tqdm(
+                total=n_steps,
+                desc=f"epoch {epoch}/{epochs}",
+                leave=False,
+                unit="step",
+                dynamic_ncols=True,
+            )
+            if show
+            else None
+        )
 
-def set_postfix(steps: Iterable | Iterator, **values: float) -> None:
-    if isinstance(steps, tqdm):
-        steps.set_postfix({k: f"{v:.4g}" for k, v in values.items()}, refresh=False)
+    def update(self, n_steps: int, loss: float) -> None:
+        if self._bar is not None:
+            self._bar.set_postfix({"loss": f"{loss:.4g}"}, refresh=False)
+            self._bar.update(n_steps)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()

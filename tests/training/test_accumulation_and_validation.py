@@ -124,7 +124,19 @@ def test_fast_validation_uses_double_batches_and_n_batches(make_config, tmp_path
     trainer = make_trainer(make_config, tmp_path, ["validation=fast", "trainer.batch_size=16"])
     assert isinstance(trainer.validator, FastValidator)
     assert trainer.validator.n_samples == 64  # min(64 validation samples, 20 x 32)
-    assert len(trainer.validator._batches) == 2
+    assert trainer.validator.batch_shape == (2, 32)
+
+
+def test_fast_validation_masks_the_padded_last_batch(make_config, tmp_path):
+    """70 samples in batches of 32 (the last padded to 32) give the same loss as one batch of
+    70: the draws are per sample, so only the padding could make them differ."""
+    trainer = make_trainer(make_config, tmp_path, ["validation=fast"])
+    x, c = tiny_arrays(70, seed=5)
+    padded = FastValidator(trainer.objective, x, c, batch_size=32, n_batches=3, seed=2)
+    whole = FastValidator(trainer.objective, x, c, batch_size=70, n_batches=1, seed=2)
+    assert padded.batch_shape == (3, 32) and whole.batch_shape == (1, 70)
+    assert padded.n_samples == whole.n_samples == 70
+    np.testing.assert_allclose(padded.validate(), whole.validate(), rtol=1e-5)
 
 
 def test_stratified_steps_cover_the_chain_evenly():
