@@ -53,12 +53,12 @@ def new_work_dir(output_dir: Path) -> tuple[Path, str]:
 
 def run_bench(config: BenchConfig, print_table: bool = True) -> dict:
     """Measure every configured section; write results.json and results.md; return results."""
+    runtime.configure_threads(config.train.runtime.threads)  # the first TensorFlow import
     import keras
 
     from diffexp.bench.context import BenchContext
     from diffexp.training import environment
 
-    runtime.configure_threads(config.train.runtime.threads)
     work_dir, stamp = new_work_dir(Path(config.bench.bench.output_dir))
     results = {
         "size": str(config.bench.bench.size),

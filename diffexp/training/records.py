@@ -7,12 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from diffexp.io_utils import atomic_write_text  # noqa: E402
+from diffexp.io_utils import atomic_write_text
 
 METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "training_summary.json"
@@ -47,11 +42,17 @@ def append_metrics(run_dir: Path, row: dict[str, Any]) -> None:
 
 
 def plot_training_curves(run_dir: Path) -> Path | None:
+    """Drawn on a bare Figure, which saves through its own Agg canvas: no pyplot, no global
+    figure state, and matplotlib is imported only here, so importing this module (every
+    training run does) stays free of pyplot's ~0.3 s import."""
     rows = read_metrics(run_dir)
     if not rows:
         return None
+    from matplotlib.figure import Figure
+
     epochs = [r["epoch"] for r in rows]
-    fig, (loss_ax, lr_ax) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    loss_ax, lr_ax = fig.subplots(1, 2)
     loss_ax.plot(epochs, [r["train_loss"] for r in rows], "o-", label="train")
     loss_ax.plot(epochs, [r["val_loss"] for r in rows], "s-", label="validation")
     loss_ax.set(xlabel="epoch", ylabel="noise-prediction MSE", title="Loss")
@@ -65,6 +66,5 @@ def plot_training_curves(run_dir: Path) -> Path | None:
     path = Path(run_dir) / CURVES_FILE
     tmp = path.with_name(f".{path.stem}.tmp.png")
     fig.savefig(tmp, dpi=110)
-    plt.close(fig)
     tmp.replace(path)
     return path

@@ -22,17 +22,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import optuna
 from omegaconf import DictConfig
-from optuna.trial import TrialState
 
 from diffexp.training.results import DivergedError, TrainResult
-from diffexp.tuning.pruners import PRUNER_ATTR, build_pruner
-from diffexp.tuning.reporter import Reporter, TrialReporter
-from diffexp.tuning.storage import create_storage, retry_on_lock
 from diffexp.tuning.trial_record import TRIAL_FILE, trial_record, write_json_atomic
+
+# Optuna and the storage are imported by the sweep-trial methods only: a plain run (every
+# `python -m diffexp.train` outside a sweep) does not pay for importing them.
+if TYPE_CHECKING:
+    import optuna
+
+    from diffexp.tuning.reporter import Reporter, TrialReporter
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,14 @@ class TrialJob:
         """Train and return the objective (best validation loss; last reported if pruned)."""
         if self.trial_number is None:
             return float(train_fn(None).best_val_loss)
+        return self._run_trial(train_fn)
+
+    def _run_trial(self, train_fn: Callable[[Reporter | None], TrainResult]) -> float:
+        import optuna
+
+        from diffexp.tuning.reporter import TrialReporter
+        from diffexp.tuning.storage import retry_on_lock
+
         study, trial = self._load_trial()
         reporter = TrialReporter(trial)
         started = time.monotonic()
@@ -90,6 +100,11 @@ class TrialJob:
         return value
 
     def _load_trial(self) -> tuple[optuna.Study, optuna.Trial]:
+        import optuna
+
+        from diffexp.tuning.pruners import PRUNER_ATTR, build_pruner
+        from diffexp.tuning.storage import create_storage, retry_on_lock
+
         assert self.study_name is not None and self.storage is not None
         assert self.trial_number is not None
         storage = create_storage(self.storage)
@@ -109,6 +124,10 @@ class TrialJob:
         return study, optuna.Trial(study, trial_id)
 
     def _pruned(self, study: optuna.Study, reporter: TrialReporter, seconds: float) -> float:
+        from optuna.trial import TrialState
+
+        from diffexp.tuning.storage import retry_on_lock
+
         retry_on_lock(lambda: study.tell(self.trial_number, state=TrialState.PRUNED))
         results = {"best_val_loss": _best(reporter), "training_time_seconds": seconds}
         self._write(study, reporter, "PRUNED", results, pruned_at_epoch=reporter.pruned_at_epoch)
@@ -118,6 +137,10 @@ class TrialJob:
     def _failed(
         self, study: optuna.Study, reporter: TrialReporter, reason: str, seconds: float
     ) -> None:
+        from optuna.trial import TrialState
+
+        from diffexp.tuning.storage import retry_on_lock
+
         number = self.trial_number
         assert number is not None
         retry_on_lock(lambda: reporter.trial.set_user_attr(FAIL_REASON_ATTR, reason))
