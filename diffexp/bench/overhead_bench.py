@@ -9,7 +9,6 @@ TensorFlow and diffexp is measured on its own, so the note can say where the res
 from __future__ import annotations
 
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -27,16 +26,6 @@ def _timed(command: list[str], timeout_s: float) -> tuple[float, subprocess.Comp
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout_s)
     return time.perf_counter() - started, done
-
-
-def first_epoch_excess(rows: list[dict]) -> float:
-    """How much longer the first epoch took than the median later one (graph compilation,
-    first-call setup); 0 with a single epoch."""
-    cumulative = [0.0] + [float(r["training_time_seconds"]) for r in rows]
-    durations = [b - a for a, b in zip(cumulative, cumulative[1:], strict=False)]
-    if len(durations) < 2:
-        return 0.0
-    return max(durations[0] - statistics.median(durations[1:]), 0.0)
 
 
 def train_command(ctx: BenchContext, run_dir: Path) -> list[str]:
@@ -72,7 +61,7 @@ def run(ctx: BenchContext, timeout_s: float = 1800) -> dict:
         imports.append(import_wall)
         walls.append(wall)
         trainings.append(float(rows[-1]["training_time_seconds"]))
-        compiles.append(first_epoch_excess(rows))
+        compiles.append(records.first_epoch_excess(rows))
         validations.append(sum(float(r["validation_seconds"]) for r in rows))
     # compilation happens inside the first epoch: count its excess over a later epoch as overhead
     outside = [1.0 - (t - c) / w for t, c, w in zip(trainings, compiles, walls, strict=True)]

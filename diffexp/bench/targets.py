@@ -88,6 +88,12 @@ def _throughput(results: dict, targets: DictConfig) -> list[dict]:
     details = results.get("throughput", {}).get("details", {})
     batch = details.get("batch_size")
     fraction_note = f"measured at batch {batch}" + ("" if batch == 512 else " (target is at 512)")
+    xla = _median(results, "throughput", "xla_matmul_fraction")
+    if xla is not None and not details.get("jit_compile"):
+        fraction_note += (
+            f", as the default profile runs it (no XLA); XLA (trainer.jit_compile=auto turns it "
+            f"on from 1000 steps) reaches {xla:.2f}"
+        )
     return [
         _row(
             "train step vs keras fit",
@@ -171,6 +177,9 @@ def _overhead(results: dict, targets: DictConfig) -> list[dict]:
     measured = _median(results, "overhead", "outside_training_share")
     imports = _median(results, "overhead", "start_and_import_share")
     note = f"of which Python start and imports {imports:.0%} of the wall time" if imports else ""
+    in_pool = _median(results, "tuning", "diffexp_trial_outside_training_share")
+    if in_pool is not None:
+        note += f"; a phase-1 trial in a warm pool worker: {in_pool:.0%}"
     verdict = None
     if profile != "default":
         verdict, note = NOT_JUDGED, f"the target is for the default profile; this was {profile}"

@@ -3,6 +3,8 @@ model, batch and optimizer, and the achieved GFLOP/s against this machine's matm
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from diffexp.bench import baselines, flops, stats
 from diffexp.bench.context import BenchContext
 
@@ -11,18 +13,27 @@ def run(ctx: BenchContext) -> dict:
     size = ctx.size
     batch = int(size.throughput_batch_size)
     steps, eager_steps = int(size.throughput_steps), int(size.eager_steps)
-    cfg = ctx.train_cfg({"trainer.batch_size": batch, "optimizer.accumulation_steps": 1})
-    trainer = ctx.trainer(
-        "throughput", {"trainer.batch_size": batch, "optimizer.accumulation_steps": 1}
-    )
+    changes = {"trainer.batch_size": batch, "optimizer.accumulation_steps": 1}
+    cfg = ctx.train_cfg(changes)
+    trainer = ctx.trainer("throughput", changes)
+    xla_trainer = ctx.trainer("throughput_xla", {**changes, "trainer.jit_compile": True})
 
-    def diffexp_steps() -> None:
-        for _ in range(steps):
-            trainer.train_step()
+    def steps_of(t) -> Callable[[], None]:
+        """`steps` optimizer steps the way fit runs them: chunks of steps_per_execution."""
+
+        def run_steps() -> None:
+            done = 0
+            while done < steps:
+                n = min(t.steps_per_execution, steps - done)
+                t.train_steps(n)
+                done += n
+
+        return run_steps
 
     matmul, matmul_gflop = flops.matmul_runner(int(size.matmul_size), int(size.matmul_iterations))
     candidates = {
-        "diffexp": diffexp_steps,
+        "diffexp": steps_of(trainer),
+        "diffexp_xla": steps_of(xla_trainer),
         "fit": baselines.fit_runner(cfg, ctx.train_x, ctx.train_c, batch, steps, ctx.seed),
         "eager": baselines.eager_runner(
             cfg, ctx.train_x, ctx.train_c, batch, eager_steps, ctx.seed
@@ -31,27 +42,35 @@ def run(ctx: BenchContext) -> dict:
     }
     seconds = stats.interleaved_seconds(candidates, int(size.warmup), int(size.repeats))
     diffexp_rate = stats.rates(steps * batch, seconds["diffexp"])
+    xla_rate = stats.rates(steps * batch, seconds["diffexp_xla"])
     fit_rate = stats.rates(steps * batch, seconds["fit"])
     eager_rate = stats.rates(eager_steps * batch, seconds["eager"])
     gflop_per_sample = flops.training_gflop_per_sample(trainer.model)
     achieved = [r * gflop_per_sample for r in diffexp_rate]
+    achieved_xla = [r * gflop_per_sample for r in xla_rate]
     matmul_rate = stats.rates(matmul_gflop, seconds["matmul"])
     device = ctx.device
     figures = {
         "diffexp_samples_per_second": stats.figure(diffexp_rate, "samples/s", device),
+        "diffexp_xla_samples_per_second": stats.figure(xla_rate, "samples/s", device),
         "fit_samples_per_second": stats.figure(fit_rate, "samples/s", device),
         "eager_samples_per_second": stats.figure(eager_rate, "samples/s", device),
         "vs_fit": stats.figure(stats.ratios(diffexp_rate, fit_rate), "x", device),
         "vs_eager": stats.figure(stats.ratios(diffexp_rate, eager_rate), "x", device),
+        "xla_vs_default": stats.figure(stats.ratios(xla_rate, diffexp_rate), "x", device),
         "diffexp_gflops": stats.figure(achieved, "GFLOP/s", device),
         "matmul_gflops": stats.figure(matmul_rate, "GFLOP/s", device),
         "matmul_fraction": stats.figure(stats.ratios(achieved, matmul_rate), "fraction", device),
+        "xla_matmul_fraction": stats.figure(
+            stats.ratios(achieved_xla, matmul_rate), "fraction", device
+        ),
     }
     details = {
         "batch_size": batch,
         "train_gflop_per_sample": gflop_per_sample,
         "parameter_count": trainer.parameter_count,
         "matmul_size": int(size.matmul_size),
-        "jit_compile": bool(cfg.trainer.jit_compile),
+        "jit_compile": trainer.jit_compile,
+        "steps_per_execution": trainer.steps_per_execution,
     }
     return {"figures": figures, "details": details}

@@ -34,6 +34,7 @@ def run(ctx: BenchContext) -> dict:
                 n_trials=int(size.tuning_trials),
                 extra_overrides=(f"seed={seed}", *size.tuning_overrides),
                 launcher=dict(size.tuning_launchers),
+                profile=str(size.tuning_profile),
             )
         )
     return {"available": True, "figures": summarise(per_seed), "details": {"runs": per_seed}}
@@ -59,6 +60,13 @@ def summarise(per_seed: list[dict]) -> dict:
         figures[f"{mode}_idle_slot_fraction"] = stats.figure(
             [r[mode]["idle_slot_fraction"] for r in per_seed], "fraction", "CPU"
         )
+    shares = [
+        r["diffexp"]["trial_outside_training_share"]
+        for r in per_seed
+        if r["diffexp"].get("trial_outside_training_share") is not None
+    ]
+    if shares:  # a trial in a warm pool worker: no process start or imports of its own
+        figures["diffexp_trial_outside_training_share"] = stats.figure(shares, "fraction", "CPU")
     figures["diffexp_pruned_trials"] = stats.figure(
         [r["diffexp"]["pruned"] for r in per_seed], "trials", "CPU"
     )

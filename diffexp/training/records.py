@@ -4,6 +4,7 @@ training curves plot. Field names follow the project's original note."""
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -68,3 +69,13 @@ def plot_training_curves(run_dir: Path) -> Path | None:
     fig.savefig(tmp, dpi=110)
     tmp.replace(path)
     return path
+
+
+def first_epoch_excess(rows: list[dict[str, Any]]) -> float:
+    """How much longer the first epoch took than the median later one: graph compilation and
+    first-call set-up, which the benchmarks count as overhead; 0 with a single epoch."""
+    cumulative = [0.0] + [float(r["training_time_seconds"]) for r in rows]
+    durations = [b - a for a, b in zip(cumulative, cumulative[1:], strict=False)]
+    if len(durations) < 2:
+        return 0.0
+    return max(durations[0] - statistics.median(durations[1:]), 0.0)

@@ -13,6 +13,7 @@ batching and pruning, not thread oversubscription.
 from __future__ import annotations
 
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -23,10 +24,11 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from diffexp.training import records
 from diffexp.tuning.resources import THREADS_ENV, available_cores
 
 MODES = ("sequential", "batched", "diffexp")
-DIFFEXP_TRAIN = [sys.executable, "-m", "diffexp.train", "search=phase1", "profile=smoke"]
+DIFFEXP_TRAIN = [sys.executable, "-m", "diffexp.train", "search=phase1"]
 
 
 def compare_sweeps(
@@ -38,6 +40,7 @@ def compare_sweeps(
     pruner_overrides: tuple[str, ...] = (),
     timeout_s: float = 7200,
     launcher: str | Mapping[str, str] = "submitit_local",
+    profile: str = "smoke",
 ) -> dict[str, Any]:
     """Run the three sweeps and return {mode: figures} plus the ratios against sequential.
 
@@ -46,11 +49,14 @@ def compare_sweeps(
     `submitit_local` (a fresh process per trial) or `pool` (warm worker processes); a mapping
     {mode: launcher} gives each mode its own, e.g. each as its users would run it (sequential
     in-process with `basic`, the official sweeper's batches as `submitit_local` processes).
+    `profile` sizes the trials of diffexp's own train command (conf/profile/); a given
+    `command` is used as it is.
     """
     launchers = {mode: launcher for mode in MODES} if isinstance(launcher, str) else dict(launcher)
     workdir = Path(workdir).resolve()
     slots = n_jobs or min(4, available_cores())
-    base = list(command or DIFFEXP_TRAIN) + [f"profile.n_trials={n_trials}", *extra_overrides]
+    train = list(command) if command else [*DIFFEXP_TRAIN, f"profile={profile}"]
+    base = train + [f"profile.n_trials={n_trials}", *extra_overrides]
     figures = {
         mode: _run_mode(
             mode,
@@ -138,11 +144,14 @@ def job_figures(sweep_dir: Path, slots: int) -> dict[str, Any]:
     completion times there hide the wait for the slowest. A job starts when Hydra writes
     `.hydra/config.yaml` and ends with the last file it writes.
     """
-    spans = []
+    spans, outside = [], []
     for config in sweep_dir.glob("*/.hydra/config.yaml"):
         folder = config.parent.parent
         end = max(p.stat().st_mtime for p in folder.rglob("*") if p.is_file())
         spans.append((config.stat().st_mtime, end))
+        share = _outside_training_share(folder, end - config.stat().st_mtime)
+        if share is not None:
+            outside.append(share)
     if not spans:
         return {"trial_seconds_total": 0.0, "sweep_span_seconds": 0.0, "idle_slot_fraction": 0.0}
     busy = sum(end - start for start, end in spans)
@@ -152,4 +161,16 @@ def job_figures(sweep_dir: Path, slots: int) -> dict[str, Any]:
         "trial_seconds_total": busy,
         "sweep_span_seconds": span,
         "idle_slot_fraction": min(1.0, max(0.0, idle)),
+        "trial_outside_training_share": statistics.median(outside) if outside else None,
     }
+
+
+def _outside_training_share(trial_dir: Path, span: float) -> float | None:
+    """Share of a trial's span (its folder's first to last file) spent outside its epochs, the
+    first epoch's compilation counted as outside; None for a trial without epochs (or a
+    command that writes no metrics.jsonl, like the tests' tiny app)."""
+    rows = records.read_metrics(trial_dir)
+    if not rows or span <= 0:
+        return None
+    training = float(rows[-1]["training_time_seconds"]) - records.first_epoch_excess(rows)
+    return min(1.0, max(0.0, 1.0 - training / span))

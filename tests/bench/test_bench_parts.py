@@ -188,3 +188,22 @@ def test_markdown_states_each_verdict(tmp_path):
     assert "not available: missing" in text
     assert "test cpu, 2 cores, GPU: none" in text
     assert json_path.exists()
+
+
+def test_first_epoch_excess_is_the_compilation_over_a_typical_epoch():
+    from diffexp.training.records import first_epoch_excess
+
+    rows = [{"training_time_seconds": t} for t in (3.0, 4.0, 5.2, 6.0)]  # epochs 3, 1, 1.2, .8
+    assert first_epoch_excess(rows) == pytest.approx(2.0)
+    assert first_epoch_excess(rows[:1]) == 0.0
+
+
+def test_trial_outside_share_counts_compilation_as_outside(tmp_path):
+    from diffexp.training import records
+    from diffexp.tuning.bench_tuning import _outside_training_share
+
+    for epoch, t in enumerate((3.0, 4.0, 5.0), start=1):
+        records.append_metrics(tmp_path, {"epoch": epoch, "training_time_seconds": t})
+    # 5 s of epochs of which 2 s are the first epoch's excess, in a 10 s trial
+    assert _outside_training_share(tmp_path, 10.0) == pytest.approx(0.7)
+    assert _outside_training_share(tmp_path / "empty", 10.0) is None

@@ -30,6 +30,9 @@ SECTION_FIGURES = {
         "diffexp_gflops",
         "matmul_gflops",
         "matmul_fraction",
+        "diffexp_xla_samples_per_second",
+        "xla_vs_default",
+        "xla_matmul_fraction",
     },
     "accumulation": {
         "accumulated_samples_per_second",
