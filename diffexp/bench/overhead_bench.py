@@ -18,7 +18,12 @@ from diffexp.bench import stats
 from diffexp.bench.context import BenchContext
 from diffexp.training import records
 
-IMPORTS = "import diffexp.train, diffexp.training.trainer, diffexp.training.session"
+# The imports of a training process in the order its entry point makes them: TensorFlow first
+# through runtime.configure_threads (lean: see runtime.import_tensorflow), then the trainer.
+IMPORTS = (
+    "from diffexp import runtime; import diffexp.train; runtime.configure_threads(None); "
+    "import diffexp.training.session, diffexp.training.trainer"
+)
 
 
 def _timed(command: list[str], timeout_s: float) -> tuple[float, subprocess.CompletedProcess]:
