@@ -63,16 +63,21 @@ def test_trial_worker_killed_from_outside_fails_and_the_sweep_reaches_n_trials(t
     )
     sweep_dir = tmp_path / "sweeps" / "run"
 
-    def a_trial_reported() -> bool:
+    def every_running_trial_reported() -> bool:
+        """Two trials run at once and the victim is one of their processes, whichever: wait
+        until both have reported an epoch, so the killed one has something to keep."""
         try:
             study = optuna.load_study(study_name="tiny", storage=storage)
         except KeyError:
             return False
-        return any(
-            t.intermediate_values for t in study.trials if t.state == TrialState.RUNNING
-        ) and bool(_alive_trial_pids(sweep_dir))
+        running = [t for t in study.trials if t.state == TrialState.RUNNING]
+        return (
+            bool(running)
+            and all(t.intermediate_values for t in running)
+            and len(_alive_trial_pids(sweep_dir)) == len(running)
+        )
 
-    wait_for(a_trial_reported, timeout=120, process=sweep)
+    wait_for(every_running_trial_reported, timeout=120, process=sweep)
     victim = _alive_trial_pids(sweep_dir)[0]
     os.kill(victim, signal.SIGKILL)
     stdout, stderr = sweep.communicate(timeout=240)
