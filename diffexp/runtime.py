@@ -102,6 +102,14 @@ def gpu_available() -> bool:
     return bool(tf.config.list_physical_devices("GPU"))
 
 
+def xla_enabled(setting: bool | str | None, pays_on_cpu: bool = False) -> bool:
+    """A `jit_compile: true | false | auto` setting: auto means XLA on a GPU, and on a CPU only
+    where the caller has measured that it pays (XLA compiles slowly on a CPU)."""
+    if setting is None or isinstance(setting, bool):
+        return bool(setting)
+    return pays_on_cpu or gpu_available()
+
+
 def configure_precision(policy: str, force: bool) -> str:
     """Set Keras' global dtype policy; float16 without a GPU falls back to float32 (it is
     emulated on CPUs and only slows training down) unless `precision.force=true`."""

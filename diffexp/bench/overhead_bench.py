@@ -49,7 +49,7 @@ def train_command(ctx: BenchContext, run_dir: Path) -> list[str]:
 
 def run(ctx: BenchContext, timeout_s: float = 1800) -> dict:
     size = ctx.size
-    walls, trainings, validations, imports, compiles = [], [], [], [], []
+    walls, trainings, validations, imports, compiles, outside = [], [], [], [], [], []
     for index in range(int(size.overhead_repeats)):
         import_wall, done = _timed([sys.executable, "-c", IMPORTS], timeout_s)
         if done.returncode != 0:
@@ -63,13 +63,12 @@ def run(ctx: BenchContext, timeout_s: float = 1800) -> dict:
         rows = records.read_metrics(run_dir)
         if not rows:
             raise RuntimeError(f"{run_dir}/{records.METRICS_FILE} is empty after the run")
+        outside.append(records.share_outside_epochs(rows, wall))
         imports.append(import_wall)
         walls.append(wall)
         trainings.append(float(rows[-1]["training_time_seconds"]))
         compiles.append(records.first_epoch_excess(rows))
         validations.append(sum(float(r["validation_seconds"]) for r in rows))
-    # compilation happens inside the first epoch: count its excess over a later epoch as overhead
-    outside = [1.0 - (t - c) / w for t, c, w in zip(trainings, compiles, walls, strict=True)]
     figures = {
         "process_wall_seconds": stats.figure(walls, "s", "CPU"),
         "training_seconds": stats.figure(trainings, "s", ctx.device),

@@ -22,11 +22,8 @@ def run(ctx: BenchContext) -> dict:
         """`steps` optimizer steps the way fit runs them: chunks of steps_per_execution."""
 
         def run_steps() -> None:
-            done = 0
-            while done < steps:
-                n = min(t.steps_per_execution, steps - done)
+            for n in t.chunk_sizes(steps):
                 t.train_steps(n)
-                done += n
 
         return run_steps
 

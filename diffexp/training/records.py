@@ -79,3 +79,12 @@ def first_epoch_excess(rows: list[dict[str, Any]]) -> float:
     if len(durations) < 2:
         return 0.0
     return max(durations[0] - statistics.median(durations[1:]), 0.0)
+
+
+def share_outside_epochs(rows: list[dict[str, Any]], wall_seconds: float) -> float | None:
+    """Share of `wall_seconds` spent outside the epochs of `rows`, the first epoch's compilation
+    counted as outside; None without epochs or wall time."""
+    if not rows or wall_seconds <= 0:
+        return None
+    epochs = float(rows[-1]["training_time_seconds"]) - first_epoch_excess(rows)
+    return min(1.0, max(0.0, 1.0 - epochs / wall_seconds))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -16,6 +17,7 @@ import tensorflow as tf
 from omegaconf import DictConfig
 
 from diffexp.models import NoiseSchedule, build_denoiser
+from diffexp.runtime import xla_enabled
 from diffexp.training import checkpoints, progress, records
 from diffexp.training.diffusion_loss import DiffusionObjective
 from diffexp.training.optimizers import build_optimizer, current_learning_rate
@@ -41,11 +43,7 @@ XLA_AUTO_MIN_STEPS = 1000
 
 def resolve_jit_compile(setting: bool | str | None, total_steps: int) -> bool:
     """trainer.jit_compile: true/false as given; auto by the run's length and the device."""
-    if setting is None or isinstance(setting, bool):
-        return bool(setting)
-    from diffexp.runtime import gpu_available
-
-    return gpu_available() or total_steps >= XLA_AUTO_MIN_STEPS
+    return xla_enabled(setting, pays_on_cpu=total_steps >= XLA_AUTO_MIN_STEPS)
 
 
 class Trainer:
@@ -145,6 +143,11 @@ class Trainer:
         total, first_bad = self._compiled_steps(tf.constant(n_steps, tf.int32))
         return float(total) / n_steps, int(first_bad)
 
+    def chunk_sizes(self, n_steps: int) -> Iterator[int]:
+        """`n_steps` split into calls of at most steps_per_execution, as fit runs them."""
+        for start in range(0, n_steps, self.steps_per_execution):
+            yield min(self.steps_per_execution, n_steps - start)
+
     def train_step(self) -> float:
         """One optimizer step (the LR range test needs the loss of every step)."""
         return self.train_steps(1)[0]
@@ -205,8 +208,7 @@ class Trainer:
         bar = progress.EpochProgress(self.steps_per_epoch, epoch, self.epochs)
         done, loss_sum = 0, 0.0
         try:
-            while done < self.steps_per_epoch:
-                n = min(self.steps_per_execution, self.steps_per_epoch - done)
+            for n in self.chunk_sizes(self.steps_per_epoch):
                 mean_loss, first_bad = self.train_steps(n)
                 if first_bad >= 0 or not math.isfinite(mean_loss):
                     bad = first_bad if first_bad >= 0 else n - 1

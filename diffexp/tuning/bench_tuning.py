@@ -169,8 +169,4 @@ def _outside_training_share(trial_dir: Path, span: float) -> float | None:
     """Share of a trial's span (its folder's first to last file) spent outside its epochs, the
     first epoch's compilation counted as outside; None for a trial without epochs (or a
     command that writes no metrics.jsonl, like the tests' tiny app)."""
-    rows = records.read_metrics(trial_dir)
-    if not rows or span <= 0:
-        return None
-    training = float(rows[-1]["training_time_seconds"]) - records.first_epoch_excess(rows)
-    return min(1.0, max(0.0, 1.0 - training / span))
+    return records.share_outside_epochs(records.read_metrics(trial_dir), span)

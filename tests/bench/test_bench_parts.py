@@ -121,9 +121,9 @@ def _results(**medians) -> dict:
     return sections
 
 
-def test_targets_are_judged_pass_missed_or_not_judged():
-    bench = compose_bench(["bench.size=smoke"])
-    results = _results(
+def _judged_results(outside_training_share: float) -> dict:
+    """Figures that pass some targets and miss others (tuning not run)."""
+    return _results(
         validation__speedup=25.0,
         validation__fast_abs_error=0.02,
         validation__naive_abs_error=0.01,
@@ -131,8 +131,13 @@ def test_targets_are_judged_pass_missed_or_not_judged():
         throughput__vs_fit=0.9,
         throughput__vs_eager=6.0,
         throughput__matmul_fraction=0.5,
-        overhead__outside_training_share=0.3,
+        overhead__outside_training_share=outside_training_share,
     )
+
+
+def test_targets_are_judged_pass_missed_or_not_judged():
+    bench = compose_bench(["bench.size=smoke"])
+    results = _judged_results(outside_training_share=0.3)
     rows = {row["target"]: row for row in targets.judge(results, bench.targets)}
     verdicts = {name: row["verdict"] for name, row in rows.items()}
     assert verdicts == {
@@ -159,16 +164,7 @@ def test_targets_are_judged_pass_missed_or_not_judged():
 
 def test_markdown_states_each_verdict(tmp_path):
     bench = compose_bench(["bench.size=smoke"])
-    sections = _results(
-        validation__speedup=25.0,
-        validation__fast_abs_error=0.02,
-        validation__naive_abs_error=0.01,
-        validation__fast_spearman=0.95,
-        throughput__vs_fit=0.9,
-        throughput__vs_eager=6.0,
-        throughput__matmul_fraction=0.5,
-        overhead__outside_training_share=0.1,
-    )
+    sections = _judged_results(outside_training_share=0.1)
     results = {
         "size": "smoke",
         "timestamp": "t",
