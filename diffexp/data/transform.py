@@ -6,8 +6,9 @@ then standardised per PMT; conditions are standardised per column. A PMT without
 PMTs form a spike right below the smallest hit (the threshold, log1p(0.3) = 0.26), and the
 smeared spike a generator produces spills over the threshold as extra single-PE hits
 (measured on the demo: 10.7 instead of 3.3 hits of 0.3-0.7 PE per event). A gap of about one
-unit keeps the two apart; decoding maps everything below the smallest charge to 0. The fitted statistics
-are saved with a run (`data_transform.json`) so generated events can be decoded later.
+unit keeps the two apart; decoding maps everything below the smallest charge to 0.
+The fitted statistics are saved with a run (`data_transform.json`) so generated events can
+be decoded later.
 """
 
 from __future__ import annotations
