@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from diffexp import runtime
 from diffexp.data import EventTransform, load_events, train_val_split
 from diffexp.io_utils import atomic_write_json
+from diffexp.models.detector_prior import PriorValues, prior_values
 from diffexp.training import checkpoints, environment, records
 from diffexp.training.results import DivergedError, TrainResult
 
@@ -42,6 +43,13 @@ def resume_requested(setting: bool | str, run_dir: Path) -> bool:
     return bool(setting)
 
 
+def model_prior(cfg: DictConfig, transform: EventTransform, pmt_ids) -> PriorValues | None:
+    """The detector prior the configured denoiser is fed (None: the model takes none)."""
+    if str(cfg.model.name) != "pmt" or str(cfg.model.prior) == "none":
+        return None
+    return prior_values(cfg.data, transform, pmt_ids)
+
+
 class TrainingSession:
     def __init__(self, cfg: DictConfig, run_dir: Path) -> None:
         self.cfg = cfg
@@ -60,11 +68,14 @@ class TrainingSession:
         if self.resume and transform_path.exists():
             self.transform = EventTransform.load(transform_path)
         else:
-            self.transform = EventTransform.fit(train_events)
+            self.transform = EventTransform.fit(
+                train_events, no_hit_log_charge=float(cfg.model.get("no_hit_log_charge", 0.0))
+            )
             self.transform.save(transform_path)
         self.train_arrays = self.transform.encode(train_events)
         self.val_arrays = self.transform.encode(val_events)
         self.n_train, self.n_val = train_events.n_events, val_events.n_events
+        self.prior = model_prior(cfg, self.transform, train_events.pmt_ids)
 
     def _check_run_folder(self) -> None:
         has_checkpoint = checkpoints.has_checkpoint(self.run_dir)
@@ -84,7 +95,12 @@ class TrainingSession:
         from diffexp.training.trainer import Trainer
 
         return Trainer(
-            self.cfg, *self.train_arrays, *self.val_arrays, self.run_dir, lr_schedule=lr_schedule
+            self.cfg,
+            *self.train_arrays,
+            *self.val_arrays,
+            self.run_dir,
+            lr_schedule=lr_schedule,
+            prior=self.prior,
         )
 
     def run(self, reporter=None) -> TrainResult:

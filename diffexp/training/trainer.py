@@ -17,6 +17,7 @@ import tensorflow as tf
 from omegaconf import DictConfig
 
 from diffexp.models import NoiseSchedule, build_denoiser
+from diffexp.models.detector_prior import PriorValues
 from diffexp.runtime import xla_enabled
 from diffexp.training import checkpoints, progress, records
 from diffexp.training.diffusion_loss import DiffusionObjective
@@ -59,6 +60,7 @@ class Trainer:
         val_c: np.ndarray,
         run_dir: Path,
         lr_schedule: keras.optimizers.schedules.LearningRateSchedule | None = None,
+        prior: PriorValues | None = None,
     ) -> None:
         self.cfg = cfg
         self.run_dir = Path(run_dir)
@@ -68,7 +70,7 @@ class Trainer:
         self.accumulation_steps = int(cfg.optimizer.accumulation_steps)
         self.micro_batch_size = self.batch_size // self.accumulation_steps
 
-        self.model = build_denoiser(cfg.model, train_x.shape[1], train_c.shape[1])
+        self.model = build_denoiser(cfg.model, train_x.shape[1], train_c.shape[1], prior)
         self.noise_schedule = NoiseSchedule.from_config(cfg.diffusion)
         self.objective = DiffusionObjective(self.model, self.noise_schedule)
         if lr_schedule is None:
