@@ -42,19 +42,19 @@ class PmtIdentity(layers.Layer):
 
 
 def _block(h, context, hidden_dim: int, activation: str, dropout: float, pooled: bool, index: int):
-    """Pre-norm residual block over the PMT axis; the event context enters as scale and shift."""
-    y = layers.LayerNormalization(name=f"pmt_block{index}_norm")(h)
-    film = layers.Dense(2 * hidden_dim, name=f"pmt_block{index}_film")(context)
-    scale, shift = ops.split(film[:, None, :], 2, axis=-1)
-    y = y * (1.0 + scale) + shift
+    """Residual block over the PMT axis; the event context enters as a shift. No per-PMT
+    normalisation: on [batch x n_pmt, hidden] rows the elementwise work of LayerNorm costs
+    more than the matrix products (measured: 111 vs 22 ms a step at width 64 on 2 cores)."""
+    y = layers.Dense(hidden_dim, name=f"pmt_block{index}_dense1")(h)
+    y = y + layers.Dense(hidden_dim, name=f"pmt_block{index}_context")(context)[:, None, :]
     if pooled:
         y = (
             y
-            + layers.Dense(hidden_dim, name=f"pmt_block{index}_pool")(ops.mean(y, axis=1))[
+            + layers.Dense(hidden_dim, name=f"pmt_block{index}_pool")(ops.mean(h, axis=1))[
                 :, None, :
             ]
         )
-    y = layers.Dense(hidden_dim, activation=activation, name=f"pmt_block{index}_dense1")(y)
+    y = layers.Activation(activation, name=f"pmt_block{index}_act")(y)
     if dropout > 0:
         y = layers.Dropout(dropout, name=f"pmt_block{index}_dropout")(y)
     y = layers.Dense(hidden_dim, name=f"pmt_block{index}_dense2")(y)
@@ -100,6 +100,6 @@ def build_pmt_denoiser(
             bool(model_cfg.pooled),
             index,
         )
-    h = layers.LayerNormalization(name="pmt_output_norm")(h)
+    h = layers.Activation(activation, name="pmt_output_act")(h)
     out = layers.Dense(1, dtype="float32", name="noise_prediction")(h)
     return keras.Model([x_in, t_in, c_in], ops.squeeze(out, -1), name="pmt_denoiser")
