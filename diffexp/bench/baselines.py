@@ -12,6 +12,7 @@ import tensorflow as tf
 from omegaconf import DictConfig
 
 from diffexp.models import NoiseSchedule, build_denoiser
+from diffexp.models.detector_prior import PriorValues
 from diffexp.training.diffusion_loss import DiffusionObjective
 from diffexp.training.optimizers import build_optimizer
 from diffexp.training.schedules import ConstantLR
@@ -40,18 +41,24 @@ class DenoisingFitModel(keras.Model):
         return {"loss": loss}
 
 
-def _model_and_optimizer(cfg: DictConfig, n_features: int, n_conditions: int):
-    denoiser = build_denoiser(cfg.model, n_features, n_conditions)
+def _model_and_optimizer(cfg: DictConfig, n_features: int, n_conditions: int, prior=None):
+    denoiser = build_denoiser(cfg.model, n_features, n_conditions, prior)
     objective = DiffusionObjective(denoiser, NoiseSchedule.from_config(cfg.diffusion))
     optimizer = build_optimizer(cfg.optimizer, ConstantLR(float(cfg.optimizer.lr)), False)
     return denoiser, objective, optimizer
 
 
 def fit_runner(
-    cfg: DictConfig, x: np.ndarray, c: np.ndarray, batch_size: int, steps: int, seed: int
+    cfg: DictConfig,
+    x: np.ndarray,
+    c: np.ndarray,
+    batch_size: int,
+    steps: int,
+    seed: int,
+    prior: PriorValues | None = None,
 ) -> Callable[[], None]:
     """A callable that trains `steps` batches with `Model.fit` (one epoch per call)."""
-    denoiser, objective, optimizer = _model_and_optimizer(cfg, x.shape[1], c.shape[1])
+    denoiser, objective, optimizer = _model_and_optimizer(cfg, x.shape[1], c.shape[1], prior)
     model = DenoisingFitModel(denoiser, objective)
     model.compile(optimizer=optimizer)
     dataset = (
@@ -65,10 +72,16 @@ def fit_runner(
 
 
 def eager_runner(
-    cfg: DictConfig, x: np.ndarray, c: np.ndarray, batch_size: int, steps: int, seed: int
+    cfg: DictConfig,
+    x: np.ndarray,
+    c: np.ndarray,
+    batch_size: int,
+    steps: int,
+    seed: int,
+    prior: PriorValues | None = None,
 ) -> Callable[[], None]:
     """A callable that trains `steps` batches op by op, without tf.function."""
-    denoiser, objective, optimizer = _model_and_optimizer(cfg, x.shape[1], c.shape[1])
+    denoiser, objective, optimizer = _model_and_optimizer(cfg, x.shape[1], c.shape[1], prior)
     optimizer.build(denoiser.trainable_variables)
     rng = np.random.default_rng(seed)
 

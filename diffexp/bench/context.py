@@ -12,6 +12,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from diffexp.bench.config import BenchConfig
+from diffexp.models.detector_prior import PriorValues
 
 
 @dataclass
@@ -23,6 +24,7 @@ class BenchContext:
     val_x: np.ndarray = field(repr=False)
     val_c: np.ndarray = field(repr=False)
     device: str = "CPU"
+    prior: PriorValues | None = field(default=None, repr=False)  # the model's detector prior
 
     @classmethod
     def prepare(cls, config: BenchConfig, work_dir: Path) -> BenchContext:
@@ -32,7 +34,12 @@ class BenchContext:
 
         session = TrainingSession(config.train, Path(work_dir) / "runs" / "data")
         return cls(
-            config, Path(work_dir), *session.train_arrays, *session.val_arrays, device_name()
+            config,
+            Path(work_dir),
+            *session.train_arrays,
+            *session.val_arrays,
+            device_name(),
+            session.prior,
         )
 
     @property
@@ -61,4 +68,5 @@ class BenchContext:
             self.val_x,
             self.val_c,
             self.work_dir / "runs" / name,
+            prior=self.prior,
         )

@@ -3,6 +3,7 @@ float32 matmul rate, so "fraction of the machine" is measured, not looked up."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import keras
@@ -12,13 +13,15 @@ TRAIN_FLOP_FACTOR = 3  # forward + backward (gradients w.r.t. inputs and weights
 
 
 def dense_flops_per_sample(model: keras.Model) -> int:
-    """Forward matmul FLOPs of one sample: 2 * inputs * outputs for every Dense layer (biases,
-    activations and normalisations are left out: they are a few percent of an MLP's work)."""
+    """Forward matmul FLOPs of one sample: 2 * inputs * outputs for every Dense layer, times
+    the rows it is applied to per sample (one per PMT in the per-PMT denoiser). Biases,
+    activations and normalisations are left out: they are a few percent of an MLP's work."""
     total = 0
     for layer in _layers(model):
         if isinstance(layer, keras.layers.Dense):
             n_in, n_out = layer.kernel.shape
-            total += 2 * int(n_in) * int(n_out)
+            rows = math.prod(int(d) for d in layer.input.shape[1:-1])
+            total += 2 * int(n_in) * int(n_out) * rows
     return total
 
 

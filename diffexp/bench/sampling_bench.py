@@ -15,7 +15,7 @@ def run(ctx: BenchContext, model=None) -> dict:
     n_events, ddim_steps = int(size.sampling_events), int(size.ddim_steps)
     cfg = ctx.train_cfg()
     if model is None:
-        model = build_denoiser(cfg.model, ctx.val_x.shape[1], ctx.val_c.shape[1])
+        model = build_denoiser(cfg.model, ctx.val_x.shape[1], ctx.val_c.shape[1], ctx.prior)
     schedule = NoiseSchedule.from_config(cfg.diffusion)
     rng = np.random.default_rng(ctx.seed)
     conditions = ctx.val_c[rng.integers(0, len(ctx.val_c), size=n_events)]

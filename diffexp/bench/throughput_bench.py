@@ -31,9 +31,11 @@ def run(ctx: BenchContext) -> dict:
     candidates = {
         "diffexp": steps_of(trainer),
         "diffexp_xla": steps_of(xla_trainer),
-        "fit": baselines.fit_runner(cfg, ctx.train_x, ctx.train_c, batch, steps, ctx.seed),
+        "fit": baselines.fit_runner(
+            cfg, ctx.train_x, ctx.train_c, batch, steps, ctx.seed, ctx.prior
+        ),
         "eager": baselines.eager_runner(
-            cfg, ctx.train_x, ctx.train_c, batch, eager_steps, ctx.seed
+            cfg, ctx.train_x, ctx.train_c, batch, eager_steps, ctx.seed, ctx.prior
         ),
         "matmul": matmul,
     }

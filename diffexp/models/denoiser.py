@@ -45,16 +45,20 @@ def build_mlp_denoiser(model_cfg: DictConfig, n_features: int, n_conditions: int
 
 
 def build_denoiser(
-    model_cfg: DictConfig, n_features: int, n_conditions: int, prior: PriorValues | None = None
+    model_cfg: DictConfig,
+    n_features: int,
+    n_conditions: int,
+    prior: PriorValues | None = None,
+    prior_from_weights: bool = False,
 ) -> keras.Model:
     """The denoiser `model.name` names: `mlp` (one network over the whole event) or `pmt` (one
     network shared across PMTs, fed the detector prior). `prior` sets the prior's constants
-    when a run starts; a loaded run gets them from its weights file instead."""
+    when a run starts; a loaded run gets them from its weights file (`prior_from_weights`)."""
     name = str(model_cfg.name)
     if name == "mlp":
         return build_mlp_denoiser(model_cfg, n_features, n_conditions)
     if name == "pmt":
         from diffexp.models.pmt_denoiser import build_pmt_denoiser
 
-        return build_pmt_denoiser(model_cfg, n_features, n_conditions, prior)
+        return build_pmt_denoiser(model_cfg, n_features, n_conditions, prior, prior_from_weights)
     raise ValueError(f"model.name={name!r} is unknown: use mlp or pmt")

@@ -50,7 +50,9 @@ def load_run(run_dir: str | Path) -> LoadedRun:
     transform = EventTransform.load(transform_path)
     # Generation runs in float32 whatever the training policy was; weights are float32 either way.
     keras.mixed_precision.set_global_policy("float32")
-    model = build_denoiser(cfg.model, transform.n_pmt, len(transform.condition_names))
+    model = build_denoiser(
+        cfg.model, transform.n_pmt, len(transform.condition_names), prior_from_weights=True
+    )
     try:
         model.load_weights(weights)
     except Exception as error:  # noqa: BLE001 - h5py and Keras raise many kinds here

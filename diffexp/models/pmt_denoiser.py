@@ -62,13 +62,23 @@ def _block(h, context, hidden_dim: int, activation: str, dropout: float, pooled:
 
 
 def build_pmt_denoiser(
-    model_cfg: DictConfig, n_pmt: int, n_conditions: int, prior: PriorValues | None
+    model_cfg: DictConfig,
+    n_pmt: int,
+    n_conditions: int,
+    prior: PriorValues | None,
+    prior_from_weights: bool = False,
 ) -> keras.Model:
-    """The shared per-PMT network; `prior` fills the detector prior's constants (None: the
-    layer keeps zeros until weights are loaded, as when a finished run is loaded)."""
+    """The shared per-PMT network; `prior` fills the detector prior's constants. Without one
+    the layer holds zeros (a NaN-producing model), which only a caller that loads weights
+    next may ask for (`prior_from_weights`, as `load_run` does)."""
     mode = str(model_cfg.prior)
     if mode not in PRIOR_MODES:
         raise ValueError(f"model.prior={mode!r} is unknown: use one of {', '.join(PRIOR_MODES)}")
+    if N_PRIOR_FEATURES[mode] and prior is None and not prior_from_weights:
+        raise ValueError(
+            f"model.prior={mode} needs the detector prior of the data (simulated events): "
+            "pass it, or use model.prior=none"
+        )
     hidden_dim, activation = int(model_cfg.hidden_dim), str(model_cfg.activation)
     x_in = keras.Input((n_pmt,), name="x_t")
     t_in = keras.Input((), dtype="int32", name="t")

@@ -88,7 +88,14 @@ def test_denoiser_flops_follow_its_config():
     from diffexp.models import build_denoiser
 
     cfg = OmegaConf.create(
-        {"hidden_dim": 32, "n_layers": 2, "t_emb_dim": 8, "dropout": 0.0, "activation": "silu"}
+        {
+            "name": "mlp",
+            "hidden_dim": 32,
+            "n_layers": 2,
+            "t_emb_dim": 8,
+            "dropout": 0.0,
+            "activation": "silu",
+        }
     )
     model = build_denoiser(cfg, 16, 4)
     h = 32

@@ -48,7 +48,7 @@ def test_prior_travels_with_the_weights_file(setup, tmp_path):
     )
     path = tmp_path / "w.weights.h5"
     model.save_weights(path)
-    loaded = build_denoiser(cfg.model, events.n_pmt, events.n_conditions)  # prior all zeros
+    loaded = build_denoiser(cfg.model, events.n_pmt, events.n_conditions, prior_from_weights=True)
     loaded.load_weights(path)
     x = np.random.default_rng(0).normal(size=(7, events.n_pmt)).astype(np.float32)
     t = np.arange(7, dtype=np.int32) * 100
@@ -99,3 +99,23 @@ def test_transform_version_1_still_loads(setup, tmp_path):
     data.pop("no_hit_log_charge")
     old = EventTransform.from_dict(data)
     assert old.no_hit_log_charge == 0.0
+
+
+def test_a_prior_model_without_its_prior_is_refused(setup):
+    cfg, events, _ = setup
+    with pytest.raises(ValueError, match="model.prior=none"):
+        build_denoiser(cfg.model, events.n_pmt, events.n_conditions)
+
+
+def test_flop_count_follows_the_pmt_rows(setup):
+    from diffexp.bench.flops import dense_flops_per_sample
+
+    cfg, events, transform = setup
+    values = prior_values(cfg.data, transform, None)
+    narrow = dense_flops_per_sample(build_denoiser(cfg.model, events.n_pmt, 4, values))
+    cfg.model.hidden_dim *= 2
+    wide = dense_flops_per_sample(build_denoiser(cfg.model, events.n_pmt, 4, values))
+    cfg.model.hidden_dim //= 2
+    # the per-PMT blocks (hidden x hidden on every PMT) dominate: ~4x for twice the width
+    assert 3.3 < wide / narrow < 4.1
+    assert narrow > events.n_pmt * 2 * cfg.model.hidden_dim**2 * cfg.model.n_layers

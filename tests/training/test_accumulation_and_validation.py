@@ -22,6 +22,7 @@ def tiny_arrays(n: int = 256, seed: int = 0):
 def make_trainer(make_config, tmp_path, overrides):
     cfg = make_config(
         [
+            "model.prior=none",  # random arrays: no detector behind them
             "model.hidden_dim=32",
             "model.n_layers=2",
             "model.t_emb_dim=8",
