@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from diffexp import runtime
+from diffexp import names, runtime
 from diffexp.data import EventTransform, load_events, train_val_split
+from diffexp.errors import UserError
 from diffexp.io_utils import atomic_write_json
 from diffexp.training import checkpoints, environment, records
 from diffexp.training.results import DivergedError, TrainResult
@@ -19,7 +20,7 @@ from diffexp.training.results import DivergedError, TrainResult
 log = logging.getLogger(__name__)
 
 
-class RunFolderInUse(ValueError):
+class RunFolderInUse(UserError, ValueError):
     """The run folder already holds a run that this one would overwrite."""
 
 
@@ -56,7 +57,7 @@ class TrainingSession:
         train_events, val_events = train_val_split(
             events, float(cfg.data.val_fraction), int(cfg.data.seed)
         )
-        transform_path = self.run_dir / records.TRANSFORM_FILE
+        transform_path = self.run_dir / names.TRANSFORM_FILE
         if self.resume and transform_path.exists():
             self.transform = EventTransform.load(transform_path)
         else:
@@ -73,7 +74,7 @@ class TrainingSession:
                 f"trainer.resume=true but {self.run_dir} has no checkpoint; pass "
                 "hydra.run.dir=<the folder of the run to continue>"
             )
-        if not self.resume and (has_checkpoint or (self.run_dir / records.METRICS_FILE).exists()):
+        if not self.resume and (has_checkpoint or (self.run_dir / names.METRICS_FILE).exists()):
             raise RunFolderInUse(
                 f"{self.run_dir} already holds a run; pass trainer.resume=true to continue it "
                 "or choose another hydra.run.dir"
@@ -133,7 +134,7 @@ class TrainingSession:
             "git_commit": environment.git_commit(),
             "hardware": environment.hardware(),
         }
-        atomic_write_json(self.run_dir / records.SUMMARY_FILE, summary)
+        atomic_write_json(self.run_dir / names.SUMMARY_FILE, summary)
         return summary
 
     def _provenance(self) -> dict | None:
