@@ -31,9 +31,11 @@ def run(ctx: BenchContext) -> dict:
     candidates = {
         "diffexp": steps_of(trainer),
         "diffexp_xla": steps_of(xla_trainer),
-        "fit": baselines.fit_runner(cfg, ctx.train_x, ctx.train_c, batch, steps, ctx.seed),
+        "fit": baselines.fit_runner(
+            cfg, ctx.data.train_x, ctx.data.train_c, batch, steps, ctx.seed
+        ),
         "eager": baselines.eager_runner(
-            cfg, ctx.train_x, ctx.train_c, batch, eager_steps, ctx.seed
+            cfg, ctx.data.train_x, ctx.data.train_c, batch, eager_steps, ctx.seed
         ),
         "matmul": matmul,
     }

@@ -11,10 +11,11 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from diffexp import names, runtime
-from diffexp.data import EventTransform, load_events, train_val_split
+from diffexp.data import EventTransform
 from diffexp.errors import UserError
 from diffexp.io_utils import atomic_write_json
 from diffexp.training import checkpoints, environment, records
+from diffexp.training.preparation import prepare_data
 from diffexp.training.results import DivergedError, TrainResult
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,10 @@ def resume_requested(setting: bool | str, run_dir: Path) -> bool:
 
 
 class TrainingSession:
+    """One run in its folder: checks the folder, sets precision and seeds, prepares the data
+    (`prepare_data`), keeps the normalisation with the run, then trains (`run`) or runs the
+    LR range test, and writes the summary whatever ended the run."""
+
     def __init__(self, cfg: DictConfig, run_dir: Path) -> None:
         self.cfg = cfg
         self.run_dir = Path(run_dir)
@@ -53,19 +58,11 @@ class TrainingSession:
             str(cfg.precision.policy), bool(cfg.precision.force)
         )
         runtime.seed_everything(int(cfg.seed))
-        events = load_events(cfg.data, cfg.paths.cache_dir)
-        train_events, val_events = train_val_split(
-            events, float(cfg.data.val_fraction), int(cfg.data.seed)
-        )
         transform_path = self.run_dir / names.TRANSFORM_FILE
-        if self.resume and transform_path.exists():
-            self.transform = EventTransform.load(transform_path)
-        else:
-            self.transform = EventTransform.fit(train_events)
-            self.transform.save(transform_path)
-        self.train_arrays = self.transform.encode(train_events)
-        self.val_arrays = self.transform.encode(val_events)
-        self.n_train, self.n_val = train_events.n_events, val_events.n_events
+        saved = self.resume and transform_path.exists()
+        self.data = prepare_data(cfg, EventTransform.load(transform_path) if saved else None)
+        if not saved:
+            self.data.transform.save(transform_path)
 
     def _check_run_folder(self) -> None:
         has_checkpoint = checkpoints.has_checkpoint(self.run_dir)
@@ -84,9 +81,7 @@ class TrainingSession:
     def build_trainer(self, lr_schedule=None):
         from diffexp.training.trainer import Trainer
 
-        return Trainer(
-            self.cfg, *self.train_arrays, *self.val_arrays, self.run_dir, lr_schedule=lr_schedule
-        )
+        return Trainer.from_config(self.cfg, self.data, self.run_dir, lr_schedule=lr_schedule)
 
     def run(self, reporter=None) -> TrainResult:
         trainer = self.build_trainer()
@@ -120,8 +115,8 @@ class TrainingSession:
                 float(np.mean([r["samples_per_second"] for r in rows])) if rows else None
             ),
             "parameter_count": trainer.parameter_count,
-            "n_train_events": self.n_train,
-            "n_val_events": self.n_val,
+            "n_train_events": self.data.n_train,
+            "n_val_events": self.data.n_val,
             "precision": self.precision,
             "hyperparameters": {
                 "optimizer": OmegaConf.to_container(self.cfg.optimizer, resolve=True),
@@ -164,7 +159,7 @@ class TrainingSession:
             suggestion["lr"],
             suggestion["cyclical_base_lr"],
             suggestion["cyclical_max_lr"],
-            self.run_dir / "lr_find.png",
+            self.run_dir / names.LR_FIND_PLOT,
         )
         print(
             f"suggested: optimizer.lr={suggestion['lr']:.3g}  schedule=cyclical with "
