@@ -69,7 +69,7 @@ def run(ctx: BenchContext) -> dict:
         "train_gflop_per_sample": gflop_per_sample,
         "parameter_count": trainer.parameter_count,
         "matmul_size": int(size.matmul_size),
-        "jit_compile": trainer.jit_compile,
-        "steps_per_execution": trainer.steps_per_execution,
+        "jit_compile": trainer.settings.jit_compile,
+        "steps_per_execution": trainer.settings.steps_per_execution,
     }
     return {"figures": figures, "details": details}

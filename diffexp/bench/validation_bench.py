@@ -88,7 +88,7 @@ def run(ctx: BenchContext) -> dict:
     size, seed = ctx.size, ctx.seed
     trainer = ctx.trainer("validation", {"schedule": {"name": "constant"}})
     fast_cfg, naive_cfg = _validation_cfgs(ctx.train_cfg(), size.naive_batches)
-    batch_size = trainer.batch_size
+    batch_size = trainer.settings.batch_size
     fast = build_validator(
         fast_cfg, trainer.objective, ctx.data.val_x, ctx.data.val_c, batch_size, seed + 1
     )

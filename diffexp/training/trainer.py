@@ -156,27 +156,6 @@ class Trainer:
             model, objective, optimizer, validator, data.train_x, data.train_c, run_dir, settings
         )
 
-    # The loop's numbers, read where the benchmarks and the session look for them.
-    @property
-    def epochs(self) -> int:
-        return self.settings.epochs
-
-    @property
-    def steps_per_epoch(self) -> int:
-        return self.settings.steps_per_epoch
-
-    @property
-    def batch_size(self) -> int:
-        return self.settings.batch_size
-
-    @property
-    def steps_per_execution(self) -> int:
-        return self.settings.steps_per_execution
-
-    @property
-    def jit_compile(self) -> bool:
-        return self.settings.jit_compile
-
     @property
     def parameter_count(self) -> int:
         return int(self.model.count_params())
@@ -228,8 +207,8 @@ class Trainer:
 
     def chunk_sizes(self, n_steps: int) -> Iterator[int]:
         """`n_steps` split into calls of at most steps_per_execution, as fit runs them."""
-        for start in range(0, n_steps, self.steps_per_execution):
-            yield min(self.steps_per_execution, n_steps - start)
+        for start in range(0, n_steps, self.settings.steps_per_execution):
+            yield min(self.settings.steps_per_execution, n_steps - start)
 
     def train_step(self) -> float:
         """One optimizer step (the LR range test needs the loss of every step)."""
@@ -249,7 +228,7 @@ class Trainer:
         patience = self.settings.early_stopping_patience
         stop_reason = "completed"
         try:
-            for epoch in range(state.epoch + 1, self.epochs + 1):
+            for epoch in range(state.epoch + 1, self.settings.epochs + 1):
                 self._run_epoch(epoch, state, reporter)
                 if patience is not None and state.epochs_without_improvement >= patience:
                     stop_reason = "early_stopped"
@@ -283,10 +262,10 @@ class Trainer:
 
     def _train_epoch(self, epoch: int, steps_before: int) -> float:
         """The epoch's optimizer steps in chunks of steps_per_execution; its mean loss."""
-        bar = progress.EpochProgress(self.steps_per_epoch, epoch, self.epochs)
+        bar = progress.EpochProgress(self.settings.steps_per_epoch, epoch, self.settings.epochs)
         done, loss_sum = 0, 0.0
         try:
-            for n in self.chunk_sizes(self.steps_per_epoch):
+            for n in self.chunk_sizes(self.settings.steps_per_epoch):
                 mean_loss, first_bad = self.train_steps(n)
                 if first_bad >= 0 or not math.isfinite(mean_loss):
                     bad = first_bad if first_bad >= 0 else n - 1
@@ -296,7 +275,7 @@ class Trainer:
                 bar.update(n, mean_loss)
         finally:
             bar.close()
-        return loss_sum / self.steps_per_epoch
+        return loss_sum / self.settings.steps_per_epoch
 
     def _run_epoch(
         self, epoch: int, state: checkpoints.TrainingState, reporter: EpochReporter | None
@@ -308,10 +287,10 @@ class Trainer:
         val_loss = self.validator.validate()
         validation_seconds = time.perf_counter() - validation_started
         if not math.isfinite(val_loss):
-            raise DivergedError(epoch, state.step + self.steps_per_epoch, val_loss)
+            raise DivergedError(epoch, state.step + self.settings.steps_per_epoch, val_loss)
 
         state.epoch = epoch
-        state.step += self.steps_per_epoch
+        state.step += self.settings.steps_per_epoch
         state.training_time_seconds += time.perf_counter() - started
         if val_loss < state.best_val_loss - self.settings.early_stopping_min_delta:
             state.best_val_loss = val_loss
@@ -325,21 +304,23 @@ class Trainer:
             "train_loss": train_loss,
             "val_loss": val_loss,
             "training_time_seconds": round(state.training_time_seconds, 3),
-            "samples_per_second": round(self.steps_per_epoch * self.batch_size / train_seconds, 1),
+            "samples_per_second": round(
+                self.settings.steps_per_epoch * self.settings.batch_size / train_seconds, 1
+            ),
             "learning_rate": current_learning_rate(self.optimizer),
             "validation_seconds": round(validation_seconds, 4),
             "step": state.step,
         }
         records.append_metrics(self.run_dir, row)
         every = self.settings.checkpoint_every_epochs
-        if epoch % every == 0 or epoch == self.epochs:
+        if epoch % every == 0 or epoch == self.settings.epochs:
             checkpoints.save_checkpoint(
                 self.run_dir, self.model, self.optimizer, self.rng, state, self._best_weights
             )
         log.info(
             "epoch %d/%d  train_loss=%.5f  val_loss=%.5f  lr=%.3g  %.0f samples/s  val %.2fs",
             epoch,
-            self.epochs,
+            self.settings.epochs,
             train_loss,
             val_loss,
             row["learning_rate"],

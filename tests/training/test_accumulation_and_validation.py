@@ -46,7 +46,7 @@ def step_on(trainer, x0, conditions, t, noise) -> float:
     as the trainer compiles its own step loop) instead of the ones it draws itself."""
     if id(trainer) not in _compiled_steps:
         _compiled_steps[id(trainer)] = tf.function(
-            trainer.optimizer_step, jit_compile=trainer.jit_compile
+            trainer.optimizer_step, jit_compile=trainer.settings.jit_compile
         )
     return float(_compiled_steps[id(trainer)](x0, conditions, t, noise))
 
