@@ -48,8 +48,8 @@ def main(cfg: DictConfig) -> float:
         f"{name} {'skipped' if c['score'] is None else format(c['score'], '.2f')}"
         for name, c in result["components"].items()
     )
-    log.info("physics score %.3f (%s)", result["score"], components)
-    print(f"physics score {result['score']:.3f}: {components}")
+    log.info("%s: %s", result["headline"], components)
+    print(f"{result['headline']}: {components}")
     print(f"wrote {Path(cfg.run) / cfg.output_file}")
     return float(result["score"])
 

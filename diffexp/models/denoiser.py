@@ -4,34 +4,12 @@ embedding is the sinusoidal one of the Transformer/DDPM papers."""
 
 from __future__ import annotations
 
-import math
-
 import keras
-from keras import layers, ops
+from keras import layers
 from omegaconf import DictConfig
 
-
-@keras.saving.register_keras_serializable(package="diffexp")
-class SinusoidalEmbedding(layers.Layer):
-    """Maps an integer step t to [sin(t w_k), cos(t w_k)] with geometric frequencies."""
-
-    def __init__(self, dim: int, max_period: float = 10000.0, **kwargs) -> None:
-        super().__init__(**kwargs)
-        if dim < 2 or dim % 2:
-            raise ValueError(f"model.t_emb_dim={dim}: must be an even number >= 2")
-        self.dim = dim
-        self.max_period = max_period
-
-    def call(self, t):
-        half = self.dim // 2
-        exponents = ops.arange(half, dtype="float32") / half
-        frequencies = ops.exp(-math.log(self.max_period) * exponents)
-        angles = ops.cast(ops.reshape(t, (-1, 1)), "float32") * frequencies[None, :]
-        embedding = ops.concatenate([ops.sin(angles), ops.cos(angles)], axis=-1)
-        return ops.cast(embedding, self.compute_dtype)
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "dim": self.dim, "max_period": self.max_period}
+from diffexp.models.detector_prior import PriorValues
+from diffexp.models.embeddings import SinusoidalEmbedding
 
 
 def _residual_block(h, context, hidden_dim: int, activation: str, dropout: float, index: int):
@@ -44,7 +22,7 @@ def _residual_block(h, context, hidden_dim: int, activation: str, dropout: float
     return h + y
 
 
-def build_denoiser(model_cfg: DictConfig, n_features: int, n_conditions: int) -> keras.Model:
+def build_mlp_denoiser(model_cfg: DictConfig, n_features: int, n_conditions: int) -> keras.Model:
     """Functional Keras model [x_t, t, conditions] -> predicted noise (float32 output even under
     a mixed-precision policy, so the loss is computed in float32)."""
     hidden_dim = int(model_cfg.hidden_dim)
@@ -64,3 +42,19 @@ def build_denoiser(model_cfg: DictConfig, n_features: int, n_conditions: int) ->
     h = layers.LayerNormalization(name="output_norm")(h)
     out = layers.Dense(n_features, dtype="float32", name="noise_prediction")(h)
     return keras.Model([x_in, t_in, c_in], out, name="denoiser")
+
+
+def build_denoiser(
+    model_cfg: DictConfig, n_features: int, n_conditions: int, prior: PriorValues | None = None
+) -> keras.Model:
+    """The denoiser `model.name` names: `mlp` (one network over the whole event) or `pmt` (one
+    network shared across PMTs, fed the detector prior). `prior` sets the prior's constants
+    when a run starts; a loaded run gets them from its weights file instead."""
+    name = str(model_cfg.name)
+    if name == "mlp":
+        return build_mlp_denoiser(model_cfg, n_features, n_conditions)
+    if name == "pmt":
+        from diffexp.models.pmt_denoiser import build_pmt_denoiser
+
+        return build_pmt_denoiser(model_cfg, n_features, n_conditions, prior)
+    raise ValueError(f"model.name={name!r} is unknown: use mlp or pmt")

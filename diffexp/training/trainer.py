@@ -136,7 +136,7 @@ class Trainer:
         """The trainer `cfg` describes, on `data`; `lr_schedule` replaces the configured one
         (the LR range test's ramp)."""
         settings = TrainerSettings.from_config(cfg)
-        model = build_denoiser(cfg.model, data.n_features, data.n_conditions)
+        model = build_denoiser(cfg.model, data.n_features, data.n_conditions, data.prior)
         objective = DiffusionObjective(model, NoiseSchedule.from_config(cfg.diffusion))
         if lr_schedule is None:
             lr_schedule = build_schedule(

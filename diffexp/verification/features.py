@@ -15,12 +15,17 @@ from diffexp.data import EventSet
 _MIN_TOTAL_CHARGE_PE = 1e-6
 
 
-def energy_column(events: EventSet) -> int | None:
+def energy_index(condition_names: tuple[str, ...]) -> int | None:
     """Index of the energy condition (a name starting with "energy"), or None."""
-    for index, name in enumerate(events.condition_names):
+    for index, name in enumerate(condition_names):
         if name.lower().startswith("energy"):
             return index
     return None
+
+
+def energy_column(events: EventSet) -> int | None:
+    """Index of `events`' energy condition, or None."""
+    return energy_index(events.condition_names)
 
 
 def high_level_features(

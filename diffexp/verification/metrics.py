@@ -1,10 +1,10 @@
 """Raw distances between a candidate sample and the reference sample, one function per
 physics question. Each returns {metric name: distance}; larger is worse, and the scale is
-set later by the noise floor and the known-bad reference (see score.py).
+set later by the noise floor and the bad reference (see score.py).
 
-Every distance compares distributions given the conditions, never marginals alone: the
-known-bad reference (conditions shuffled) has the right marginal charges, and a marginal
-test could not tell it apart.
+Every distance compares distributions given the conditions, never marginals alone: a
+generator with the right marginal charges but the wrong physics (conditions shuffled)
+must not pass.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import linalg
 from sklearn.cluster import KMeans
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.model_selection import StratifiedGroupKFold, cross_val_score
 
-from diffexp.data import EventSet
+from diffexp.data import DetectorSimulator, EventSet
+from diffexp.verification import classifier
+from diffexp.verification.classifier import ClassifierSettings
 from diffexp.verification.features import energy_column, high_level_features
 from diffexp.verification.reconstruction import Reconstruction
 
@@ -30,10 +30,26 @@ class MetricSettings:
     n_condition_strata: int = 6  # per-PMT histograms: k-means cells of the conditions
     n_charge_bins: int = 8  # per-PMT histograms: equal-population bins of positive charge
     classifier_folds: int = 3  # classifier test: cross-validation folds
-    classifier_iterations: int = 40  # classifier test: boosting iterations
+    classifier_iterations: int = 100  # classifier test: boosting iterations
+    classifier_learning_rate: float = 0.05  # classifier test: shrinkage per iteration
     classifier_max_leaf_nodes: int = 8  # classifier test: leaves per tree
-    classifier_max_bins: int = 32  # classifier test: histogram bins per input
-    seed: int = 0  # classifier, strata and shuffles
+    classifier_max_bins: int = 64  # classifier test: histogram bins per input
+    tolerance_energy_scale: float = 0.02  # bad reference: charges x (1 + this)
+    tolerance_resolution: float = 1.0  # bad reference: conditions smeared by this x resolution
+    tolerance_condition_spread: float = 0.05  # ... without a reconstruction: x each spread
+    floor_bootstraps: int = 20  # resamples of the floor sample that measure its noise
+    floor_noise_sigmas: float = 2.0  # the scale's floor: measured floor + this x its noise
+    seed: int = 0  # classifier, strata, bootstraps and the bad reference's draws
+
+    def classifier(self) -> ClassifierSettings:
+        return ClassifierSettings(
+            folds=self.classifier_folds,
+            iterations=self.classifier_iterations,
+            learning_rate=self.classifier_learning_rate,
+            max_leaf_nodes=self.classifier_max_leaf_nodes,
+            max_bins=self.classifier_max_bins,
+            seed=self.seed,
+        )
 
 
 @dataclass
@@ -48,6 +64,8 @@ class ReferenceContext:
     charge_edges: list[np.ndarray]
     multiplicity_edges: np.ndarray
     reconstruction: Reconstruction | None
+    simulator: DetectorSimulator | None = None  # the detector's, when known: pulls
+    classifier_inputs: np.ndarray | None = None  # the reference's, computed once
 
 
 def _standardised(conditions: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -60,6 +78,7 @@ def build_context(
     pmt_positions: np.ndarray | None,
     settings: MetricSettings,
     reconstruction: Reconstruction | None = None,
+    simulator: DetectorSimulator | None = None,
 ) -> ReferenceContext:
     """Bin edges and condition strata fitted on the reference, shared by all candidates."""
     energy_index = energy_column(reference)
@@ -88,6 +107,8 @@ def build_context(
         charge_edges=charge_edges,
         multiplicity_edges=multiplicity_edges,
         reconstruction=reconstruction,
+        simulator=simulator,
+        classifier_inputs=classifier.classifier_inputs(reference, pmt_positions, simulator),
     )
 
 
@@ -203,42 +224,18 @@ def pmt_distributions(context: ReferenceContext, candidate: EventSet) -> dict[st
 # --- 4. classifier two-sample test ---------------------------------------------------------
 
 
-def _classifier_inputs(context: ReferenceContext, events: EventSet) -> np.ndarray:
-    features, _ = high_level_features(events, context.pmt_positions)
-    return np.concatenate(
-        [events.conditions, features, np.log1p(events.charges.astype(np.float64))], axis=1
-    )
-
-
 def classifier_auc(context: ReferenceContext, candidate: EventSet) -> dict[str, float]:
     """Cross-validated ROC AUC of a boosted-tree classifier told candidate from reference
-    (conditions, features and charges as inputs); 0.5 means indistinguishable."""
-    settings = context.settings
-    inputs = np.concatenate(
-        [_classifier_inputs(context, candidate), _classifier_inputs(context, context.reference)]
+    (diffexp/verification/classifier.py); 0.5 means indistinguishable."""
+    auc = classifier.classifier_auc(
+        candidate,
+        context.reference,
+        context.pmt_positions,
+        context.simulator,
+        context.settings.classifier(),
+        reference_inputs=context.classifier_inputs,
     )
-    labels = np.concatenate([np.ones(candidate.n_events), np.zeros(context.reference.n_events)])
-    classifier = HistGradientBoostingClassifier(
-        max_iter=settings.classifier_iterations,
-        max_leaf_nodes=settings.classifier_max_leaf_nodes,
-        max_bins=settings.classifier_max_bins,
-        early_stopping=False,
-        random_state=settings.seed,
-    )
-    # Events generated for the reference's own conditions come in pairs: keeping a pair in
-    # one fold stops the classifier from "learning" a condition in one class and meeting
-    # its twin in the other, which would push the AUC below 0.5.
-    reference = context.reference
-    paired = candidate.n_events == reference.n_events and np.array_equal(
-        candidate.conditions, reference.conditions
-    )
-    n = candidate.n_events
-    groups = np.concatenate([np.arange(n), np.arange(reference.n_events) + (0 if paired else n)])
-    folds = StratifiedGroupKFold(
-        settings.classifier_folds, shuffle=True, random_state=settings.seed
-    )
-    scores = cross_val_score(classifier, inputs, labels, groups=groups, cv=folds, scoring="roc_auc")
-    return {"classifier_auc": float(np.mean(scores))}
+    return {"classifier_auc": auc}
 
 
 # --- 5. Fréchet distance --------------------------------------------------------------------

@@ -4,6 +4,8 @@ Simulated data: fresh conditions (a seed the training never used), two independe
 simulations of them (reference and floor), the run's PMT selection applied. A user's own
 data: the run's held-out validation events, split in two halves (no simulator, so the
 floor is another sample of the same distribution rather than of the same conditions).
+Either way the run's training events come back too (its data config, seed and
+`train_val_split`, exactly as the training made them), for the memorisation test.
 """
 
 from __future__ import annotations
@@ -34,9 +36,24 @@ class ReferenceSamples:
     simulator: DetectorSimulator | None  # None for a user's own data
     pmt_positions: np.ndarray | None  # [n_pmt, 3] of the charge columns, when known
     hit_threshold_pe: float  # the readout threshold applied to generated charges
+    training: EventSet | None = None  # the run's training events (memorisation)
 
 
-def simulated_samples(data_cfg: dict[str, Any], n_events: int, seed: int) -> ReferenceSamples:
+def training_events(data_cfg: dict[str, Any], cache_dir: str | Path | None) -> EventSet:
+    """The events the run was trained on, rebuilt from its data config (cached when
+    simulated): the same `load_events` + `train_val_split` as the training session."""
+    events = load_events(data_cfg, cache_dir)
+    training, _ = train_val_split(events, data_cfg["val_fraction"], data_cfg["seed"])
+    return training
+
+
+def simulated_samples(
+    data_cfg: dict[str, Any],
+    n_events: int,
+    seed: int,
+    cache_dir: str | Path | None = None,
+    with_training: bool = True,
+) -> ReferenceSamples:
     simulator = simulator_from_config(data_cfg)
     conditions = simulator.sample_conditions(n_events, np.random.default_rng(seed))
     samples = []
@@ -51,6 +68,7 @@ def simulated_samples(data_cfg: dict[str, Any], n_events: int, seed: int) -> Ref
         simulator=simulator,
         pmt_positions=simulator.geometry.positions[reference.pmt_ids],
         hit_threshold_pe=float(simulator.physics["threshold_pe"]),
+        training=training_events(data_cfg, cache_dir) if with_training else None,
     )
 
 
@@ -58,7 +76,7 @@ def own_data_samples(
     data_cfg: dict[str, Any], cache_dir: str | Path | None, n_events: int
 ) -> ReferenceSamples:
     events = load_events(data_cfg, cache_dir)
-    _, validation = train_val_split(events, data_cfg["val_fraction"], data_cfg["seed"])
+    training, validation = train_val_split(events, data_cfg["val_fraction"], data_cfg["seed"])
     half = min(n_events, validation.n_events // 2)
     if half < 20:
         raise DataError(
@@ -73,14 +91,16 @@ def own_data_samples(
         pmt_positions=None,
         # A user's data carry no threshold: the smallest charge ever read is the best guess.
         hit_threshold_pe=float(positive.min()) if positive.size else 0.0,
+        training=training,
     )
 
 
 def reference_samples(
-    data_cfg, cache_dir: str | Path | None, n_events: int, seed: int
+    data_cfg, cache_dir: str | Path | None, n_events: int, seed: int, with_training: bool = True
 ) -> ReferenceSamples:
-    """Reference and floor samples for a run's `data` config (simulated or npz)."""
+    """Reference and floor samples for a run's `data` config (simulated or npz), and its
+    training events unless `with_training` is false (then `training` is None)."""
     data = to_plain(data_cfg)
     if data.get("source") == "simulated":
-        return simulated_samples(data, n_events, seed)
+        return simulated_samples(data, n_events, seed, cache_dir, with_training)
     return own_data_samples(data, cache_dir, n_events)

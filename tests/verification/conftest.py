@@ -8,7 +8,13 @@ import pytest
 from hydra import compose, initialize_config_dir
 from threadpoolctl import threadpool_limits
 
-from diffexp.data import SIMULATED_CONDITION_NAMES, EventSet, simulator_from_config
+from diffexp.data import (
+    SIMULATED_CONDITION_NAMES,
+    EventSet,
+    simulate_events,
+    simulator_from_config,
+    train_val_split,
+)
 from diffexp.verification.reconstruction import load_or_fit_reconstruction
 from diffexp.verification.score import calibrate
 from tests.conftest import CONF_DIR
@@ -63,6 +69,19 @@ def reconstruction(simulator):
 
 
 @pytest.fixture(scope="session")
-def calibration(samples, simulator, reconstruction):
+def training(data_cfg):
+    """A run-like training set (5000 simulated events, 10% held out)."""
+    return train_val_split(simulate_events(data_cfg, 5000, seed=42), 0.1, 42)[0]
+
+
+@pytest.fixture(scope="session")
+def calibration(samples, simulator, reconstruction, training):
     """Reference = draw(1), floor = draw(2); candidates in the tests use other seeds."""
-    return calibrate(samples.draw(1), samples.draw(2), simulator.geometry.positions, reconstruction)
+    return calibrate(
+        samples.draw(1),
+        samples.draw(2),
+        simulator.geometry.positions,
+        reconstruction,
+        simulator=simulator,
+        training=training,
+    )

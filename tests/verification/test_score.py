@@ -1,5 +1,6 @@
 """The physics score's scale: fresh noise scores ~1, shuffled physics ~0, and a wrong
-generator loses on the component that measures what is wrong."""
+generator loses on the component that measures what is wrong (the whole panel of known
+generators is in test_calibration_panel.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from diffexp.data import EventSet
 from diffexp.verification.score import (
     COMPONENTS,
+    PHYSICS_COMPONENTS,
     calibrate,
     normalised,
     physics_score,
@@ -66,20 +68,28 @@ def test_report_holds_every_raw_distance_floor_and_bad_reference(calibration, sa
         "reference": 600,
         "floor": 600,
         "bad_reference": 600,
+        "training": 4500,
     }
+    assert (
+        data["classifier_auc"]
+        == data["components"]["classifier"]["metrics"]["classifier_auc"]["raw"]
+    )
+    assert "chi2_per_pmt" in data["single_feature_aucs"]
     for component in data["components"].values():
         assert component["skipped"] is None
         for metric in component["metrics"].values():
-            assert metric["bad"] > metric["floor"] >= 0
+            assert set(metric) == {"raw", "floor", "floor_noise", "bad", "score"}
+            assert metric["floor"] >= 0 and metric["floor_noise"] >= 0
             assert 0.0 <= metric["score"] <= 1.0
-    expected = normalised(
-        report.components["frechet"].metrics["frechet_distance"].raw,
-        report.components["frechet"].metrics["frechet_distance"].floor,
-        report.components["frechet"].metrics["frechet_distance"].bad,
+    frechet = report.components["frechet"].metrics["frechet_distance"]
+    margin = calibration.context.settings.floor_noise_sigmas * frechet.floor_noise
+    assert frechet.score == normalised(frechet.raw, frechet.floor, frechet.bad, 0.0, margin)
+    physics = [report.components[c].score for c in PHYSICS_COMPONENTS]
+    memorisation = report.components["memorisation"].score
+    assert report.score == pytest.approx(np.mean(physics) * memorisation)
+    assert report.headline() == (
+        f"physics score {report.score:.2f} (classifier AUC {report.classifier_auc:.2f})"
     )
-    assert report.components["frechet"].metrics["frechet_distance"].score == expected
-    ran = [c.score for c in report.components.values()]
-    assert report.score == pytest.approx(np.mean(ran))
 
 
 def test_own_data_without_simulator_skips_the_simulator_components(samples):
@@ -93,18 +103,32 @@ def test_own_data_without_simulator_skips_the_simulator_components(samples):
     report = physics_score(own(samples.draw(3).subset(subset)), reference, floor)
     assert "energy condition" in report.components["calorimetry"].skipped
     assert "simulator" in report.components["closure"].skipped
+    assert "training events" in report.components["memorisation"].skipped
     ran = {name for name, c in report.components.items() if c.skipped is None}
     assert ran == {"pmt_distributions", "classifier", "frechet"}
     assert report.score >= 0.85
 
 
-def test_normalised_maps_floor_to_1_bad_to_0_and_clips():
-    assert normalised(0.1, floor=0.1, bad=0.5) == 1.0
-    assert normalised(0.5, floor=0.1, bad=0.5) == 0.0
-    assert normalised(0.3, floor=0.1, bad=0.5) == pytest.approx(0.5)
-    assert normalised(0.05, floor=0.1, bad=0.5) == 1.0
-    assert normalised(0.9, floor=0.1, bad=0.5) == 0.0
-    assert normalised(0.2, floor=0.3, bad=0.3) is None
+def test_normalised_is_logarithmic_between_floor_and_bad():
+    assert normalised(0.1, floor=0.1, bad=1.0) == 1.0
+    assert normalised(1.0, floor=0.1, bad=1.0) == pytest.approx(0.0)
+    assert normalised(np.sqrt(0.1), floor=0.1, bad=1.0) == pytest.approx(0.5)  # geometric mean
+    assert normalised(0.05, floor=0.1, bad=1.0) == 1.0
+    assert normalised(9.0, floor=0.1, bad=1.0) == 0.0
+    # ten times the floor never scores 0.99 (the old linear scale gave 0.996 at 236x)
+    assert normalised(10.0, floor=1.0, bad=236.0) < 0.6
+
+
+def test_normalised_floor_margin_origin_and_unresolved_bad():
+    # the noise margin lifts the floor: a fresh sample a little above it still scores 1
+    assert normalised(0.12, floor=0.1, bad=1.0, floor_margin=0.03) == 1.0
+    # AUC counts from 0.5
+    assert normalised(0.5 + 0.04, floor=0.52, bad=0.82, origin=0.5) == pytest.approx(
+        1 - np.log(2) / np.log(16)
+    )
+    # a bad reference inside the floor's noise: zero at twice the floor
+    assert normalised(0.2, floor=0.1, bad=0.1) == pytest.approx(0.0)
+    assert normalised(0.1 * np.sqrt(2), floor=0.1, bad=0.05) == pytest.approx(0.5)
 
 
 def test_mismatched_pmts_are_refused(samples):

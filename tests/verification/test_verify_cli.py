@@ -58,7 +58,7 @@ def test_smoke_verification_writes_every_key_and_plot(smoke_run):
         "reconstruction.n_train_events=2000",
     )
     assert result.returncode == 0, result.stderr
-    assert "physics score" in result.stdout
+    assert "physics score" in result.stdout and "(classifier AUC " in result.stdout
     written = json.loads((smoke_run / "verification.json").read_text())
     assert {
         "run",
@@ -74,6 +74,9 @@ def test_smoke_verification_writes_every_key_and_plot(smoke_run):
         "verification_seconds",
         "data_source",
         "hit_threshold_pe",
+        "classifier_auc",
+        "headline",
+        "single_feature_aucs",
     } <= set(written)
     assert 0.0 <= written["score"] <= 1.0
     assert written["sample_sizes"]["generated"] == 300  # profile=smoke: verify_events
@@ -82,7 +85,8 @@ def test_smoke_verification_writes_every_key_and_plot(smoke_run):
     for component in written["components"].values():
         assert component["skipped"] is None
         assert all(
-            {"raw", "floor", "bad", "score"} == set(m) for m in component["metrics"].values()
+            {"raw", "floor", "floor_noise", "bad", "score"} == set(m)
+            for m in component["metrics"].values()
         )
     assert written["plots"] == PLOTS
     for name in PLOTS.values():

@@ -11,6 +11,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from diffexp.data import EventTransform, apply_pmt_selection, load_events, simulate_events
+from diffexp.verification.score import COMPONENTS
 from tests.conftest import CONF_DIR, compose_config
 
 PLOTS = {
@@ -69,18 +70,20 @@ def test_verify_run_writes_every_key_and_plot(tmp_path, loaded):
     written = json.loads((tmp_path / "verification.json").read_text())
     assert written["score"] == pytest.approx(result["score"])
     assert 0.0 <= written["score"] <= 1.0
-    assert {"calorimetry", "closure", "pmt_distributions", "classifier", "frechet"} == set(
-        written["components"]
-    )
+    assert set(COMPONENTS) == set(written["components"])
     for component in written["components"].values():
         assert component["skipped"] is None
         for metric in component["metrics"].values():
-            assert {"raw", "floor", "bad", "score"} == set(metric)
+            assert {"raw", "floor", "floor_noise", "bad", "score"} == set(metric)
+    auc = written["classifier_auc"]
+    assert auc == written["components"]["classifier"]["metrics"]["classifier_auc"]["raw"]
+    assert written["headline"] == f"physics score {result['score']:.2f} (classifier AUC {auc:.2f})"
     assert written["sample_sizes"] == {
         "generated": 120,
         "reference": 120,
         "floor": 120,
         "bad_reference": 120,
+        "training": round(0.9 * loaded.cfg.data.n_events),  # the run's training split
     }
     assert (written["sampler"], written["steps"], written["eta"]) == ("ddim", 4, 0.0)
     assert written["generation"]["events"] == 120
@@ -152,6 +155,15 @@ def test_own_npz_data_runs_the_distribution_components_and_skips_the_rest(tmp_pa
     assert "simulator" in components["closure"]["skipped"]
     for name in ("pmt_distributions", "classifier", "frechet"):
         assert components[name]["skipped"] is None and components[name]["score"] is not None
+    assert components["memorisation"]["skipped"] is None  # the training split of the file
+    assert result["sample_sizes"]["training"] == 700
     assert result["data_source"] == "npz"
     assert result["sample_sizes"]["reference"] == 120
     assert set(result["plots"]) == {"pmt_charge_distributions", "score_components"}
+
+
+def test_sample_auc_is_the_headline_alone(tmp_path, loaded):
+    from diffexp.verification.pipeline import sample_auc
+
+    auc = sample_auc(loaded, n_events=120, steps=4, cache_dir=tmp_path / "cache")
+    assert 0.9 < auc <= 1.0  # an untrained denoiser is told apart at once

@@ -1,0 +1,105 @@
+"""A denoiser that shares one network across PMTs.
+
+Given an event's conditions, the simulator's PMT charges are independent, and each follows
+the same law of its expectation (Poisson photoelectrons, single-PE smearing, threshold).
+A network that sees one PMT at a time - its noisy value, what the detector prior says it
+should see, a small learned identity, and the event's context (diffusion time, conditions) -
+learns that one law from every PMT of every event (128x the samples a whole-event MLP gets
+per law), instead of 128 separate mappings. A cheap pooled channel per block (the mean over
+PMTs) lets it still model what PMTs share in real detectors (e.g. an event-wide scale).
+
+Input and output are those of `build_denoiser`'s MLP: [x_t [B, n_pmt], t [B], conditions
+[B, k]] -> predicted noise [B, n_pmt], so the trainer, samplers and loaders are unchanged.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers, ops
+from omegaconf import DictConfig
+
+from diffexp.models.detector_prior import N_PRIOR_FEATURES, PRIOR_MODES, DetectorPrior, PriorValues
+from diffexp.models.embeddings import SinusoidalEmbedding
+
+
+@keras.saving.register_keras_serializable(package="diffexp")
+class PmtIdentity(layers.Layer):
+    """A learned vector per PMT, broadcast over the batch: [B, n_pmt, d]."""
+
+    def __init__(self, n_pmt: int, dim: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.n_pmt, self.dim = int(n_pmt), int(dim)
+        self.table = self.add_weight(
+            (self.n_pmt, self.dim), initializer=keras.initializers.RandomNormal(stddev=0.1)
+        )
+
+    def call(self, like):
+        table = ops.cast(self.table, self.compute_dtype)
+        return ops.broadcast_to(table[None], (ops.shape(like)[0], self.n_pmt, self.dim))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "n_pmt": self.n_pmt, "dim": self.dim}
+
+
+def _block(h, context, hidden_dim: int, activation: str, dropout: float, pooled: bool, index: int):
+    """Pre-norm residual block over the PMT axis; the event context enters as scale and shift."""
+    y = layers.LayerNormalization(name=f"pmt_block{index}_norm")(h)
+    film = layers.Dense(2 * hidden_dim, name=f"pmt_block{index}_film")(context)
+    scale, shift = ops.split(film[:, None, :], 2, axis=-1)
+    y = y * (1.0 + scale) + shift
+    if pooled:
+        y = (
+            y
+            + layers.Dense(hidden_dim, name=f"pmt_block{index}_pool")(ops.mean(y, axis=1))[
+                :, None, :
+            ]
+        )
+    y = layers.Dense(hidden_dim, activation=activation, name=f"pmt_block{index}_dense1")(y)
+    if dropout > 0:
+        y = layers.Dropout(dropout, name=f"pmt_block{index}_dropout")(y)
+    y = layers.Dense(hidden_dim, name=f"pmt_block{index}_dense2")(y)
+    return h + y
+
+
+def build_pmt_denoiser(
+    model_cfg: DictConfig, n_pmt: int, n_conditions: int, prior: PriorValues | None
+) -> keras.Model:
+    """The shared per-PMT network; `prior` fills the detector prior's constants (None: the
+    layer keeps zeros until weights are loaded, as when a finished run is loaded)."""
+    mode = str(model_cfg.prior)
+    if mode not in PRIOR_MODES:
+        raise ValueError(f"model.prior={mode!r} is unknown: use one of {', '.join(PRIOR_MODES)}")
+    hidden_dim, activation = int(model_cfg.hidden_dim), str(model_cfg.activation)
+    x_in = keras.Input((n_pmt,), name="x_t")
+    t_in = keras.Input((), dtype="int32", name="t")
+    c_in = keras.Input((n_conditions,), name="conditions")
+
+    t_emb = SinusoidalEmbedding(int(model_cfg.t_emb_dim), name="time_embedding")(t_in)
+    context = layers.Concatenate(name="context_concat")([t_emb, c_in])
+    context = layers.Dense(hidden_dim, activation=activation, name="context_dense1")(context)
+    context = layers.Dense(hidden_dim, activation=activation, name="context_dense2")(context)
+
+    per_pmt = [
+        ops.expand_dims(x_in, -1),
+        PmtIdentity(n_pmt, int(model_cfg.pmt_embedding_dim), name="pmt_identity")(x_in),
+    ]
+    if N_PRIOR_FEATURES[mode]:
+        prior_layer = DetectorPrior(n_pmt, n_conditions, mode, name="detector_prior")
+        if prior is not None:
+            prior_layer.set_values(prior)
+        per_pmt.append(prior_layer(c_in))
+    h = layers.Concatenate(axis=-1, name="pmt_inputs")(per_pmt)
+    h = layers.Dense(hidden_dim, name="pmt_input_projection")(h)
+    for index in range(int(model_cfg.n_layers)):
+        h = _block(
+            h,
+            context,
+            hidden_dim,
+            activation,
+            float(model_cfg.dropout),
+            bool(model_cfg.pooled),
+            index,
+        )
+    h = layers.LayerNormalization(name="pmt_output_norm")(h)
+    out = layers.Dense(1, dtype="float32", name="noise_prediction")(h)
+    return keras.Model([x_in, t_in, c_in], ops.squeeze(out, -1), name="pmt_denoiser")
