@@ -8,9 +8,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-
-class ConfigError(ValueError):
-    """A config value a user set that cannot work."""
+from diffexp.errors import ConfigError
 
 
 def _number(cfg: DictConfig, key: str, kind: type = float) -> Any:
@@ -109,4 +107,16 @@ def validate_config(cfg: DictConfig) -> None:
         raise ConfigError(
             f"trainer.batch_size={batch} must be divisible by "
             f"optimizer.accumulation_steps={accumulation} (micro-batch = batch / steps)"
+        )
+
+
+def check_max_failure_rate(rate: Any) -> None:
+    """`hydra.sweeper.max_failure_rate`: None (not a diffexp sweep) or a number in [0, 1].
+    Checked by the command-line precheck and by the sweeper plugin (a sweep started by an
+    app of its own has no precheck)."""
+    if rate is not None and not (
+        isinstance(rate, int | float) and not isinstance(rate, bool) and 0 <= rate <= 1
+    ):
+        raise ConfigError(
+            f"hydra.sweeper.max_failure_rate={rate!r} is out of range; allowed: a number in [0, 1]"
         )

@@ -12,6 +12,17 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from diffexp.errors import exit_with_user_error
+from diffexp.names import (
+    ANALYSIS_RESULTS_FILE,
+    BEST_WEIGHTS,
+    CURVES_FILE,
+    METRICS_FILE,
+    SUMMARY_FILE,
+    TRIAL_FILE,
+    VERIFICATION_FILE,
+)
+
 STEPS = (
     "phase 1: parallel, pruned search",
     "analyze the study",
@@ -25,9 +36,8 @@ def parse_args(argv: list[str]) -> dict[str, str]:
     for arg in argv:
         key, sep, value = arg.partition("=")
         if not sep or key not in options:
-            raise SystemExit(
-                f"diffexp.demo: unknown argument {arg!r}; use "
-                f"{', '.join(k + '=...' for k in options)}"
+            exit_with_user_error(
+                f"demo: unknown argument {arg!r}; use {', '.join(k + '=...' for k in options)}"
             )
         options[key] = value
     return options
@@ -43,8 +53,8 @@ def run(command: list[str]) -> float:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     result = subprocess.run([sys.executable, "-m", *command], env=env)
     if result.returncode != 0:
-        raise SystemExit(
-            f"diffexp.demo: step failed (exit {result.returncode}): python -m {' '.join(command)}"
+        exit_with_user_error(
+            f"demo step failed (exit {result.returncode}): python -m {' '.join(command)}"
         )
     return time.perf_counter() - started
 
@@ -110,11 +120,11 @@ def main(argv: list[str]) -> None:
     print(f"  {'total':<40} {sum(durations):7.1f} s\n")
     print("where everything was written:")
     print(f"  study storage       {storage}   (make dashboard)")
-    print(f"  phase-1 trials      {out}/sweeps/*_phase1/trial_*/trial.json")
-    print(f"  analysis            {out}/optuna_results/diffusion_hyperopt_results.json + *.png")
-    print(f"  phase-2 model       {phase2_dir}/best_model.weights.h5, training_summary.json,")
-    print("                      metrics.jsonl, training_curves.png")
-    print(f"  phase-3 physics     {phase2_dir}/verification.json + plots")
+    print(f"  phase-1 trials      {out}/sweeps/*_phase1/trial_*/{TRIAL_FILE}")
+    print(f"  analysis            {out}/optuna_results/{ANALYSIS_RESULTS_FILE} + *.png")
+    print(f"  phase-2 model       {phase2_dir}/{BEST_WEIGHTS}, {SUMMARY_FILE},")
+    print(f"                      {METRICS_FILE}, {CURVES_FILE}")
+    print(f"  phase-3 physics     {phase2_dir}/{VERIFICATION_FILE} + plots")
 
 
 if __name__ == "__main__":

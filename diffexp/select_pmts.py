@@ -9,13 +9,13 @@ file `data.pmt_selection` reads, and <output_dir>/cramer_rao.png.
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from diffexp.data import DataError, simulator_from_config
+from diffexp.errors import exit_on_user_error
 from diffexp.io_utils import atomic_write_json
 from diffexp.verification import plots
 from diffexp.verification.selection import RESOLUTION_NAMES, SelectionResult, select_pmts
@@ -80,11 +80,8 @@ def run(cfg: DictConfig) -> SelectionResult:
 
 @hydra.main(config_path="../conf", config_name="select_pmts")
 def main(cfg: DictConfig) -> None:
-    try:
+    with exit_on_user_error():
         run(cfg)
-    except DataError as error:
-        print(f"diffexp: error: {error}", file=sys.stderr)
-        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -18,8 +18,9 @@ from omegaconf import DictConfig
 
 import diffexp.runtime  # noqa: F401 - sets TensorFlow's log level before it is imported
 from diffexp import runtime
-from diffexp.cli import exit_with_user_error, precheck_or_exit, user_error_line
 from diffexp.config_checks import validate_config
+from diffexp.errors import UserError, exit_with_user_error, user_error_line
+from diffexp.precheck import precheck_or_exit
 from diffexp.training.results import TrainResult
 
 log = logging.getLogger("diffexp.train")
@@ -51,7 +52,7 @@ def _job(cfg: DictConfig) -> float:
     runtime.configure_threads(cfg.runtime.threads)
     if cfg.trainer.lr_find:
         return lr_range_test(cfg, run_dir)
-    from diffexp.tuning.job import TrialJob
+    from diffexp.tuning.trial.job import TrialJob
 
     objective = TrialJob.from_config(cfg, run_dir).run(
         lambda reporter: train(cfg, run_dir, reporter)
@@ -91,17 +92,15 @@ def expand_best_of(argv: list[str]) -> list[str]:
     names = [arg.split("=", 1)[1] for arg in argv if arg.startswith("best_of=")]
     if not names or names[-1] in ("null", ""):
         return argv
-    from diffexp.cli import compose_checked
-    from diffexp.config_checks import ConfigError
-    from diffexp.tuning.best_trial import StudyError, best_trial_overrides
+    from diffexp.config import compose_checked, override_key
+    from diffexp.tuning.analysis.best_trial import best_trial_overrides
 
     try:
         base = compose_checked([a for a in argv if not a.startswith("-")])
         overrides, provenance = best_trial_overrides(names[-1], str(base.paths.study_storage))
-    except (StudyError, ConfigError) as error:
-        print(f"diffexp: error: {error}", file=sys.stderr)
-        sys.exit(2)
-    given = {arg.split("=", 1)[0].lstrip("+~") for arg in argv if "=" in arg}
+    except UserError as error:
+        exit_with_user_error(error)
+    given = {override_key(arg) for arg in argv if "=" in arg}
     study_args = [f"{key}={value}" for key, value in overrides.items() if key not in given]
     log.info(
         "best_of=%s: trial %s (value %s): %s",

@@ -15,15 +15,9 @@ from omegaconf import DictConfig
 
 import diffexp.runtime  # noqa: F401 - sets TensorFlow's log level before it is imported
 from diffexp import runtime
-from diffexp.data import DataError
+from diffexp.errors import exit_on_user_error, exit_with_user_error
 
 log = logging.getLogger("diffexp.verify")
-EXIT_ERROR = 2
-
-
-def _fail(message: str) -> None:
-    print(f"diffexp: error: {message}", file=sys.stderr)
-    sys.exit(EXIT_ERROR)
 
 
 def precheck(argv: list[str]) -> None:
@@ -32,27 +26,24 @@ def precheck(argv: list[str]) -> None:
         return  # --help, --cfg, ...: Hydra's own
     runs = [arg.split("=", 1)[1] for arg in argv if arg.startswith("run=")]
     if not runs or runs[-1] in ("", "???", "null"):
-        _fail(
+        exit_with_user_error(
             "run=<training run folder> is required, e.g. python -m diffexp.verify "
             "run=outputs/runs/<run> visualize=true"
         )
     run_dir = Path(runs[-1]).expanduser()
     if not run_dir.is_dir():
-        _fail(
+        exit_with_user_error(
             f"run={run_dir}: no such run folder; pass a folder written by python -m diffexp.train"
         )
 
 
 @hydra.main(config_path="../conf", config_name="verify")
 def main(cfg: DictConfig) -> float:
-    from diffexp.models.loading import RunLoadError
-    from diffexp.verification.pipeline import VerificationError, verify_run
+    from diffexp.verification.pipeline import verify_run
 
     runtime.configure_threads(None)
-    try:
+    with exit_on_user_error():
         result = verify_run(cfg)
-    except (RunLoadError, VerificationError, DataError) as error:
-        _fail(str(error).strip().splitlines()[0])
     components = ", ".join(
         f"{name} {'skipped' if c['score'] is None else format(c['score'], '.2f')}"
         for name, c in result["components"].items()

@@ -32,7 +32,7 @@ def test_diffexp_entry_modules_import_no_framework():
     found = _run(
         """
         import json, sys
-        import diffexp, diffexp.runtime, diffexp.train, diffexp.tuning.job
+        import diffexp, diffexp.runtime, diffexp.train, diffexp.tuning.trial.job
         import diffexp.training.records
         heavy = ["tensorflow", "keras", "optuna", "sklearn", "matplotlib"]
         print(json.dumps({"imported": [name for name in heavy if name in sys.modules]}))
@@ -47,7 +47,7 @@ def test_plain_run_job_does_not_import_optuna(tmp_path):
         import json, sys
         from omegaconf import OmegaConf
         from diffexp.training.results import TrainResult
-        from diffexp.tuning.job import TrialJob
+        from diffexp.tuning.trial.job import TrialJob
 
         cfg = OmegaConf.create({{"tuning": {{"trial_number": None}}}})
         result = TrainResult(2.0, 1, 2.5, 1.0, 1, "completed", {str(tmp_path)!r})

@@ -7,9 +7,7 @@ import logging
 import sys
 
 import diffexp.runtime  # noqa: F401 - sets TensorFlow's log level before it is imported
-from diffexp.config_checks import ConfigError
-
-EXIT_BAD_CONFIG = 2
+from diffexp.errors import UserError, report_user_error
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,9 +21,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         config = compose_bench(argv)
-    except ConfigError as error:
-        print(f"diffexp.bench: error: {error}", file=sys.stderr)
-        return EXIT_BAD_CONFIG
+    except UserError as error:
+        return report_user_error(error)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     results = run_bench(config)
     failed = [name for name, body in results["sections"].items() if "error" in body]

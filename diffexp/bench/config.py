@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from diffexp.cli import compose_checked
-from diffexp.config_checks import ConfigError
+from diffexp.config import compose_checked, compose_plain, override_key
+from diffexp.errors import ConfigError
 
 BENCH_CONFIG = "bench"
 BENCH_ROOT_KEYS = ("bench", "sizes", "targets")
@@ -46,7 +46,7 @@ def split_overrides(overrides: list[str]) -> tuple[list[str], list[str]]:
     """(benchmark overrides, training-config overrides), by the first key of each."""
     bench, train = [], []
     for override in overrides:
-        key = override.split("=", 1)[0].lstrip("+~")
+        key = override_key(override)
         (bench if key.split(".", 1)[0] in BENCH_ROOT_KEYS else train).append(override)
     return bench, train
 
@@ -54,7 +54,7 @@ def split_overrides(overrides: list[str]) -> tuple[list[str], list[str]]:
 def compose_bench(overrides: list[str] = ()) -> BenchConfig:
     """Compose both configs; raise ConfigError with one line naming the bad key."""
     bench_overrides, train_overrides = split_overrides(list(overrides))
-    bench = compose_checked_bench(bench_overrides)
+    bench = compose_plain(bench_overrides, BENCH_CONFIG)
     size_name = str(bench.bench.size)
     if size_name not in bench.sizes:
         raise ConfigError(
@@ -71,19 +71,3 @@ def compose_bench(overrides: list[str] = ()) -> BenchConfig:
     composed = [f"profile={size.profile}", *size.train_overrides, *train_overrides]
     train = compose_checked(composed)
     return BenchConfig(bench, size, train, tuple(composed))
-
-
-def compose_checked_bench(overrides: list[str]) -> DictConfig:
-    from hydra import compose, initialize_config_dir
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
-    from diffexp.cli import CONF_DIR
-
-    try:
-        with initialize_config_dir(str(CONF_DIR)):
-            cfg = compose(config_name=BENCH_CONFIG, overrides=overrides)
-        OmegaConf.resolve(cfg)
-    except (HydraException, OmegaConfBaseException) as error:
-        raise ConfigError(str(error).strip().splitlines()[0]) from error
-    return cfg

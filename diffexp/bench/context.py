@@ -1,5 +1,6 @@
-"""Shared state of one benchmark run: the encoded data (loaded once) and a factory for
-Trainers built from the training config with a few keys changed."""
+"""Shared state of one benchmark run: the encoded data (prepared once, as a training run
+prepares it, without a run folder) and a factory for Trainers built from the training config
+with a few keys changed."""
 
 from __future__ import annotations
 
@@ -8,39 +9,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from diffexp.bench.config import BenchConfig
-from diffexp.models.detector_prior import PriorValues
+from diffexp.training.preparation import PreparedData
 
 
 @dataclass
 class BenchContext:
     config: BenchConfig
     work_dir: Path  # outputs/bench/<timestamp>
-    train_x: np.ndarray = field(repr=False)
-    train_c: np.ndarray = field(repr=False)
-    val_x: np.ndarray = field(repr=False)
-    val_c: np.ndarray = field(repr=False)
+    data: PreparedData = field(repr=False)
     device: str = "CPU"
-    prior: PriorValues | None = field(default=None, repr=False)  # the model's detector prior
 
     @classmethod
     def prepare(cls, config: BenchConfig, work_dir: Path) -> BenchContext:
-        """Load and encode the training config's data once, as a training run would."""
+        """Set precision and seeds and prepare the training config's data once, as a
+        training run does."""
+        from diffexp import runtime
         from diffexp.bench.machine import device_name
-        from diffexp.training.session import TrainingSession
+        from diffexp.training.preparation import prepare_data
 
-        session = TrainingSession(config.train, Path(work_dir) / "runs" / "data")
-        return cls(
-            config,
-            Path(work_dir),
-            *session.train_arrays,
-            *session.val_arrays,
-            device_name(),
-            session.prior,
-        )
+        cfg = config.train
+        runtime.configure_precision(str(cfg.precision.policy), bool(cfg.precision.force))
+        runtime.seed_everything(int(cfg.seed))
+        return cls(config, Path(work_dir), prepare_data(cfg), device_name())
 
     @property
     def size(self) -> DictConfig:
@@ -61,12 +54,6 @@ class BenchContext:
         """A Trainer on the benchmark's data; `name` only names its (unused) run folder."""
         from diffexp.training.trainer import Trainer
 
-        return Trainer(
-            self.train_cfg(changes),
-            self.train_x,
-            self.train_c,
-            self.val_x,
-            self.val_c,
-            self.work_dir / "runs" / name,
-            prior=self.prior,
+        return Trainer.from_config(
+            self.train_cfg(changes), self.data, self.work_dir / "runs" / name
         )

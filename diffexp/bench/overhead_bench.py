@@ -14,7 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-from diffexp.bench import stats
+from diffexp import names
+from diffexp.bench import epochs, stats
 from diffexp.bench.context import BenchContext
 from diffexp.training import records
 
@@ -62,12 +63,12 @@ def run(ctx: BenchContext, timeout_s: float = 1800) -> dict:
             )
         rows = records.read_metrics(run_dir)
         if not rows:
-            raise RuntimeError(f"{run_dir}/{records.METRICS_FILE} is empty after the run")
-        outside.append(records.share_outside_epochs(rows, wall))
+            raise RuntimeError(f"{run_dir}/{names.METRICS_FILE} is empty after the run")
+        outside.append(epochs.share_outside_epochs(rows, wall))
         imports.append(import_wall)
         walls.append(wall)
         trainings.append(float(rows[-1]["training_time_seconds"]))
-        compiles.append(records.first_epoch_excess(rows))
+        compiles.append(epochs.first_epoch_excess(rows))
         validations.append(sum(float(r["validation_seconds"]) for r in rows))
     figures = {
         "process_wall_seconds": stats.figure(walls, "s", "CPU"),

@@ -15,11 +15,13 @@ def run(ctx: BenchContext, model=None) -> dict:
     n_events, ddim_steps = int(size.sampling_events), int(size.ddim_steps)
     cfg = ctx.train_cfg()
     if model is None:
-        model = build_denoiser(cfg.model, ctx.val_x.shape[1], ctx.val_c.shape[1], ctx.prior)
+        model = build_denoiser(
+            cfg.model, ctx.data.val_x.shape[1], ctx.data.val_c.shape[1], ctx.data.prior
+        )
     schedule = NoiseSchedule.from_config(cfg.diffusion)
     rng = np.random.default_rng(ctx.seed)
-    conditions = ctx.val_c[rng.integers(0, len(ctx.val_c), size=n_events)]
-    n_features = ctx.val_x.shape[1]
+    conditions = ctx.data.val_c[rng.integers(0, len(ctx.data.val_c), size=n_events)]
+    n_features = ctx.data.val_x.shape[1]
     ddim_steps = min(ddim_steps, schedule.n_steps)
     candidates = {
         "ddim": lambda: sample_ddim(

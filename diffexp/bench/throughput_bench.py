@@ -32,10 +32,10 @@ def run(ctx: BenchContext) -> dict:
         "diffexp": steps_of(trainer),
         "diffexp_xla": steps_of(xla_trainer),
         "fit": baselines.fit_runner(
-            cfg, ctx.train_x, ctx.train_c, batch, steps, ctx.seed, ctx.prior
+            cfg, ctx.data.train_x, ctx.data.train_c, batch, steps, ctx.seed, ctx.data.prior
         ),
         "eager": baselines.eager_runner(
-            cfg, ctx.train_x, ctx.train_c, batch, eager_steps, ctx.seed, ctx.prior
+            cfg, ctx.data.train_x, ctx.data.train_c, batch, eager_steps, ctx.seed, ctx.data.prior
         ),
         "matmul": matmul,
     }
@@ -69,7 +69,7 @@ def run(ctx: BenchContext) -> dict:
         "train_gflop_per_sample": gflop_per_sample,
         "parameter_count": trainer.parameter_count,
         "matmul_size": int(size.matmul_size),
-        "jit_compile": trainer.jit_compile,
-        "steps_per_execution": trainer.steps_per_execution,
+        "jit_compile": trainer.settings.jit_compile,
+        "steps_per_execution": trainer.settings.steps_per_execution,
     }
     return {"figures": figures, "details": details}

@@ -1,35 +1,189 @@
-"""Section 6: the tuning comparison (sequential without pruning, the official batched sweeper,
-diffexp's asynchronous pruning sweeper) over several sweeper seeds. The sweeps themselves are
-run by diffexp.tuning.bench_tuning.compare_sweeps (the sweeper's own module); this section
-repeats it per seed and summarises. Where that module is missing it says so plainly."""
+"""Section 6: the tuning comparison. One study run three ways on this machine, side by side,
+repeated over several sweeper seeds and summarised:
+
+1. sequential: diffexp's sweeper, one trial at a time, no pruning;
+2. batched: the official hydra-optuna-sweeper (batches of `n_jobs`, no pruning);
+3. diffexp: asynchronous slots with the median pruner.
+
+Each is a real `-m` multirun in a subprocess with its own storage; the figures are read from
+the storages (trial start/end times) and the subprocess wall time. Called by `make bench`.
+The batched run gets the same DIFFEXP_THREADS as diffexp's trials, so the ratio measures
+batching and pruning, not thread oversubscription.
+"""
 
 from __future__ import annotations
 
-import importlib
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
 
 from diffexp.bench import stats
 from diffexp.bench.context import BenchContext
+from diffexp.bench.epochs import share_outside_epochs
+from diffexp.names import RUN_CONFIG_FILE
+from diffexp.runtime import THREADS_ENV, available_cores
+from diffexp.training.records import read_metrics
 
-MODULE = "diffexp.tuning.bench_tuning"
 MODES = ("sequential", "batched", "diffexp")
+DIFFEXP_TRAIN = [sys.executable, "-m", "diffexp.train", "search=phase1"]
+
+
+def compare_sweeps(
+    workdir: Path,
+    n_trials: int = 20,
+    n_jobs: int | None = None,
+    command: list[str] | None = None,
+    extra_overrides: tuple[str, ...] = (),
+    pruner_overrides: tuple[str, ...] = (),
+    timeout_s: float = 7200,
+    launcher: str | Mapping[str, str] = "submitit_local",
+    profile: str = "smoke",
+) -> dict[str, Any]:
+    """Run the three sweeps and return {mode: figures} plus the ratios against sequential.
+
+    `pruner_overrides` (e.g. hydra.sweeper.pruner.n_warmup_steps=1) apply to the diffexp run
+    only; the other two do not prune. `launcher` (a conf/hydra/launcher option) runs all three:
+    `submitit_local` (a fresh process per trial) or `pool` (warm worker processes); a mapping
+    {mode: launcher} gives each mode its own, e.g. each as its users would run it (sequential
+    in-process with `basic`, the official sweeper's batches as `submitit_local` processes).
+    `profile` sizes the trials of diffexp's own train command (conf/profile/); a given
+    `command` is used as it is.
+    """
+    launchers = {mode: launcher for mode in MODES} if isinstance(launcher, str) else dict(launcher)
+    workdir = Path(workdir).resolve()
+    slots = n_jobs or min(4, available_cores())
+    train = list(command) if command else [*DIFFEXP_TRAIN, f"profile={profile}"]
+    base = train + [f"profile.n_trials={n_trials}", *extra_overrides]
+    figures = {
+        mode: _run_mode(
+            mode,
+            base
+            + [f"hydra/launcher={launchers[mode]}"]
+            + (list(pruner_overrides) if mode == "diffexp" else []),
+            workdir,
+            slots,
+            timeout_s,
+        )
+        for mode in MODES
+    }
+    sequential = figures["sequential"]["wall_seconds"]
+    return {
+        "n_trials": n_trials,
+        "n_jobs": slots,
+        "launchers": launchers,
+        "cores": available_cores(),
+        **figures,
+        "speedup_batched_vs_sequential": sequential / figures["batched"]["wall_seconds"],
+        "speedup_diffexp_vs_sequential": sequential / figures["diffexp"]["wall_seconds"],
+        "speedup_diffexp_vs_batched": figures["batched"]["wall_seconds"]
+        / figures["diffexp"]["wall_seconds"],
+    }
+
+
+def _mode_overrides(mode: str, slots: int) -> list[str]:
+    if mode == "sequential":
+        return ["-m", "hydra/sweeper=optuna", "hydra/sweeper/pruner=none", "profile.n_jobs=1"]
+    if mode == "batched":
+        return ["-m", "hydra/sweeper=optuna_official", f"profile.n_jobs={slots}"]
+    return ["-m", "hydra/sweeper=optuna", f"profile.n_jobs={slots}"]
+
+
+def _run_mode(mode: str, base: list[str], workdir: Path, slots: int, timeout_s: float):
+    storage = f"sqlite:///{workdir / f'{mode}.db'}"
+    study_name = f"bench_{mode}"
+    command = (
+        base
+        + _mode_overrides(mode, slots)
+        + [
+            f"paths.study_storage={storage}",
+            f"hydra.sweeper.study_name={study_name}",
+            f"hydra.sweep.dir={workdir / f'{mode}_sweep'}",
+        ]
+    )
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    in_flight = 1 if mode == "sequential" else slots
+    env[THREADS_ENV] = str(max(1, available_cores() // in_flight))
+    workdir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    process = subprocess.run(
+        command, cwd=os.getcwd(), env=env, capture_output=True, text=True, timeout=timeout_s
+    )
+    wall = time.monotonic() - started
+    (workdir / f"{mode}.log").write_text(process.stdout + process.stderr)
+    if process.returncode != 0:
+        raise RuntimeError(
+            f"bench {mode} sweep failed (exit {process.returncode}); see {workdir / f'{mode}.log'}"
+        )
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    return {
+        "wall_seconds": wall,
+        **study_figures(study),
+        **job_figures(workdir / f"{mode}_sweep", in_flight),
+    }
+
+
+def study_figures(study: optuna.Study) -> dict[str, Any]:
+    """Best value and state counts, from the storage."""
+    trials = study.get_trials(deepcopy=False)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    return {
+        "best_value": min(t.value for t in complete) if complete else None,
+        "complete": len(complete),
+        "pruned": sum(t.state == TrialState.PRUNED for t in trials),
+        "failed": sum(t.state == TrialState.FAIL for t in trials),
+    }
+
+
+def job_figures(sweep_dir: Path, slots: int) -> dict[str, Any]:
+    """Fraction of slot time left idle, from the trial folders' file times.
+
+    Not from the storage: the official sweeper tells a whole batch at once, so its trials'
+    completion times there hide the wait for the slowest. A job starts when Hydra writes
+    `.hydra/config.yaml` and ends with the last file it writes.
+    """
+    spans, outside = [], []
+    for config in sweep_dir.glob(f"*/{RUN_CONFIG_FILE}"):
+        folder = config.parent.parent
+        end = max(p.stat().st_mtime for p in folder.rglob("*") if p.is_file())
+        spans.append((config.stat().st_mtime, end))
+        share = _outside_training_share(folder, end - config.stat().st_mtime)
+        if share is not None:
+            outside.append(share)
+    if not spans:
+        return {"trial_seconds_total": 0.0, "sweep_span_seconds": 0.0, "idle_slot_fraction": 0.0}
+    busy = sum(end - start for start, end in spans)
+    span = max(end for _, end in spans) - min(start for start, _ in spans)
+    idle = 1.0 - busy / (slots * span) if span > 0 else 0.0
+    return {
+        "trial_seconds_total": busy,
+        "sweep_span_seconds": span,
+        "idle_slot_fraction": min(1.0, max(0.0, idle)),
+        "trial_outside_training_share": statistics.median(outside) if outside else None,
+    }
+
+
+def _outside_training_share(trial_dir: Path, span: float) -> float | None:
+    """Share of a trial's span (its folder's first to last file) spent outside its epochs, the
+    first epoch's compilation counted as outside; None for a trial without epochs (or a
+    command that writes no metrics file, like the tests' tiny app)."""
+    return share_outside_epochs(read_metrics(trial_dir), span)
 
 
 def run(ctx: BenchContext) -> dict:
-    try:
-        module = importlib.import_module(MODULE)
-    except ModuleNotFoundError as error:
-        if error.name != MODULE:
-            raise
-        return {"available": False, "reason": f"{MODULE} does not exist yet", "figures": {}}
-    compare = getattr(module, "compare_sweeps", None)
-    if compare is None:
-        return {"available": False, "reason": f"{MODULE} has no compare_sweeps()", "figures": {}}
     size = ctx.size
     per_seed = []
     for index in range(int(size.tuning_seeds)):
         seed = ctx.seed + index
         per_seed.append(
-            compare(
+            compare_sweeps(
                 ctx.work_dir / "tuning" / f"seed_{seed}",
                 n_trials=int(size.tuning_trials),
                 extra_overrides=(f"seed={seed}", *size.tuning_overrides),

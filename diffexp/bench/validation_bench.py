@@ -88,13 +88,15 @@ def run(ctx: BenchContext) -> dict:
     size, seed = ctx.size, ctx.seed
     trainer = ctx.trainer("validation", {"schedule": {"name": "constant"}})
     fast_cfg, naive_cfg = _validation_cfgs(ctx.train_cfg(), size.naive_batches)
-    batch_size = trainer.batch_size
-    fast = build_validator(fast_cfg, trainer.objective, ctx.val_x, ctx.val_c, batch_size, seed + 1)
+    batch_size = trainer.settings.batch_size
+    fast = build_validator(
+        fast_cfg, trainer.objective, ctx.data.val_x, ctx.data.val_c, batch_size, seed + 1
+    )
     naive = build_validator(
-        naive_cfg, trainer.objective, ctx.val_x, ctx.val_c, batch_size, seed + 2
+        naive_cfg, trainer.objective, ctx.data.val_x, ctx.data.val_c, batch_size, seed + 2
     )
 
-    evaluator = LossEvaluator(trainer.objective, ctx.val_x, ctx.val_c)
+    evaluator = LossEvaluator(trainer.objective, ctx.data.val_x, ctx.data.val_c)
     rows = []
     n_checkpoints = int(size.n_checkpoints)
     steps_each = max(1, int(size.validation_train_steps) // n_checkpoints)
@@ -135,7 +137,7 @@ def run(ctx: BenchContext) -> dict:
         "checkpoint_steps": [steps_each * (i + 1) for i in range(n_checkpoints)],
         "fast_samples_per_call": fast.n_samples,
         "naive_samples_per_call": naive.n_batches * naive.batch_size,
-        "validation_set_size": len(ctx.val_x),
+        "validation_set_size": len(ctx.data.val_x),
         "reference_draws": int(size.reference_draws),
     }
     return {"figures": figures, "details": details}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from diffexp.errors import UserError
 
-class DataError(ValueError):
+
+class DataError(UserError, ValueError):
     """A data config key or data file is wrong; the message names it and says what to do."""

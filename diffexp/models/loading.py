@@ -10,15 +10,14 @@ import keras
 from omegaconf import DictConfig, OmegaConf
 
 from diffexp.data import EventTransform
+from diffexp.errors import UserError
 from diffexp.models.denoiser import build_denoiser
 from diffexp.models.noise_schedule import NoiseSchedule
-from diffexp.training.checkpoints import BEST_WEIGHTS
-from diffexp.training.records import TRANSFORM_FILE
-
-CONFIG_FILE = Path(".hydra") / "config.yaml"
+from diffexp.names import BEST_WEIGHTS, TRANSFORM_FILE
+from diffexp.names import RUN_CONFIG_FILE as CONFIG_FILE
 
 
-class RunLoadError(ValueError):
+class RunLoadError(UserError, ValueError):
     """A run folder that cannot be used for generation."""
 
 

@@ -94,7 +94,9 @@ def build_pmt_denoiser(
         PmtIdentity(n_pmt, int(model_cfg.pmt_embedding_dim), name="pmt_identity")(x_in),
     ]
     if N_PRIOR_FEATURES[mode]:
-        prior_layer = DetectorPrior(n_pmt, n_conditions, mode, name="detector_prior")
+        prior_layer = DetectorPrior(
+            n_pmt, n_conditions, mode, name="detector_prior", dtype="float32"
+        )  # float32 under any precision policy: distances, exp and log of the light model
         if prior is not None:
             prior_layer.set_values(prior)
         per_pmt.append(prior_layer(c_in))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from diffexp.errors import ConfigError
 from diffexp.models.noise_schedule import NoiseSchedule
 
 
@@ -38,7 +39,7 @@ def _clip(x0: tf.Tensor, limit: float | None) -> tf.Tensor:
 def ddim_timesteps(n_steps_total: int, steps: int) -> np.ndarray:
     """Evenly spaced DDIM steps from T-1 down to 0."""
     if not 1 <= steps <= n_steps_total:
-        raise ValueError(f"steps={steps}: DDIM needs 1 <= steps <= {n_steps_total}")
+        raise ConfigError(f"steps={steps}: DDIM needs 1 <= steps <= {n_steps_total}")
     return np.unique(np.linspace(0, n_steps_total - 1, steps).round().astype(int))[::-1]
 
 

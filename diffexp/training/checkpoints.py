@@ -19,14 +19,12 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from diffexp.errors import UserError
 from diffexp.io_utils import atomic_write_json, read_json
-
-LAST_CHECKPOINT = "last_checkpoint"
-CHECKPOINT_ARRAYS = "arrays.npz"  # model_<i>, optimizer_<i>, best_<i> (if any), rng_state
-BEST_WEIGHTS = "best_model.weights.h5"
+from diffexp.names import BEST_WEIGHTS, CHECKPOINT_ARRAYS, CHECKPOINT_STATE, LAST_CHECKPOINT
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError, ValueError):
     """A checkpoint that is missing, truncated or does not match the configured model."""
 
 
@@ -88,7 +86,7 @@ def save_checkpoint(
         "rng_state": rng.state.numpy(),
     }
     np.savez(staging / CHECKPOINT_ARRAYS, **arrays)
-    atomic_write_json(staging / "state.json", asdict(state))
+    atomic_write_json(staging / CHECKPOINT_STATE, asdict(state))
     old = Path(run_dir) / f".{LAST_CHECKPOINT}.old"
     shutil.rmtree(old, ignore_errors=True)
     if final.exists():
@@ -126,7 +124,7 @@ def save_best_weights(run_dir: Path, model) -> None:
 
 
 def has_checkpoint(run_dir: Path) -> bool:
-    return (Path(run_dir) / LAST_CHECKPOINT / "state.json").exists()
+    return (Path(run_dir) / LAST_CHECKPOINT / CHECKPOINT_STATE).exists()
 
 
 def load_checkpoint(
@@ -135,7 +133,7 @@ def load_checkpoint(
     """Restore model, optimizer and RNG in place; return the state and the best weights."""
     folder = Path(run_dir) / LAST_CHECKPOINT
     try:
-        state = TrainingState(**read_json(folder / "state.json"))
+        state = TrainingState(**read_json(folder / CHECKPOINT_STATE))
         optimizer.build(model.trainable_variables)
         with np.load(folder / CHECKPOINT_ARRAYS, allow_pickle=False) as stored:
             arrays = {name: stored[name] for name in stored.files}

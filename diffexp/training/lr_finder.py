@@ -18,7 +18,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from diffexp.errors import ConfigError  # noqa: E402
 from diffexp.io_utils import atomic_write_json  # noqa: E402
+from diffexp.names import LR_FIND_PLOT, LR_FIND_REPORT  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +46,7 @@ def run_range_test(trainer, lrs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def suggest(lrs: np.ndarray, losses: np.ndarray) -> dict[str, float]:
     if len(losses) < 5:
-        raise ValueError(
+        raise ConfigError(
             "LR range test: the loss diverged within 5 steps; lower trainer.lr_find_min_lr"
         )
     cut = int(np.argmin(losses))
@@ -66,7 +68,7 @@ def write_report(
     run_dir: Path, lrs: np.ndarray, losses: np.ndarray, suggestion: dict[str, float]
 ) -> None:
     atomic_write_json(
-        Path(run_dir) / "lr_find.json",
+        Path(run_dir) / LR_FIND_REPORT,
         {
             "suggestion": suggestion,
             "learning_rates": lrs.tolist(),
@@ -88,5 +90,5 @@ def write_report(
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(Path(run_dir) / "lr_find.png", dpi=110)
+    fig.savefig(Path(run_dir) / LR_FIND_PLOT, dpi=110)
     plt.close(fig)

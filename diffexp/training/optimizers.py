@@ -8,6 +8,7 @@ import keras
 from keras.optimizers.schedules import LearningRateSchedule
 from omegaconf import DictConfig
 
+from diffexp.errors import ConfigError
 from diffexp.training.schedules import PerOptimizerStep
 
 OPTIMIZER_NAMES = ("adam", "adamw")
@@ -33,7 +34,7 @@ def build_optimizer(
     elif name == "adamw":
         optimizer = keras.optimizers.AdamW(weight_decay=float(optimizer_cfg.weight_decay), **common)
     else:
-        raise ValueError(f"optimizer.name={name!r}: use one of {', '.join(OPTIMIZER_NAMES)}")
+        raise ConfigError(f"optimizer.name={name!r}: use one of {', '.join(OPTIMIZER_NAMES)}")
     if loss_scaling:
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer

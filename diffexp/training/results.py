@@ -6,8 +6,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from diffexp.errors import UserError
 
-class DivergedError(RuntimeError):
+
+class DivergedError(UserError, RuntimeError):
     """The loss turned NaN or infinite: the run stops at once and a sweep marks it diverged."""
 
     def __init__(self, epoch: int, step: int, loss: float) -> None:

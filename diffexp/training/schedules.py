@@ -18,6 +18,8 @@ from keras.optimizers.schedules import (
 )
 from omegaconf import DictConfig
 
+from diffexp.errors import ConfigError
+
 SCHEDULE_NAMES = ("constant", "cosine", "cyclical", "cosine_restarts")
 CYCLICAL_MODES = ("triangular", "triangular2", "exp_range")
 
@@ -51,7 +53,7 @@ class CyclicalLR(LearningRateSchedule):
         gamma: float = 1.0,
     ) -> None:
         if mode not in CYCLICAL_MODES:
-            raise ValueError(f"schedule.mode={mode!r}: use one of {', '.join(CYCLICAL_MODES)}")
+            raise ConfigError(f"schedule.mode={mode!r}: use one of {', '.join(CYCLICAL_MODES)}")
         self.base_lr = float(base_lr)
         self.max_lr = float(max_lr)
         self.step_size = float(step_size)
@@ -136,7 +138,7 @@ def build_schedule(
             m_mul=float(schedule_cfg.m_mul),
             alpha=float(schedule_cfg.alpha),
         )
-    raise ValueError(f"schedule.name={name!r}: use one of {', '.join(SCHEDULE_NAMES)}")
+    raise ConfigError(f"schedule.name={name!r}: use one of {', '.join(SCHEDULE_NAMES)}")
 
 
 def exponential_ramp(min_lr: float, max_lr: float, n_steps: int) -> LearningRateSchedule:

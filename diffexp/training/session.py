@@ -10,17 +10,18 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from diffexp import runtime
-from diffexp.data import EventTransform, load_events, train_val_split
+from diffexp import names, runtime
+from diffexp.data import EventTransform
+from diffexp.errors import UserError
 from diffexp.io_utils import atomic_write_json
-from diffexp.models.detector_prior import PriorValues, prior_values
 from diffexp.training import checkpoints, environment, records
+from diffexp.training.preparation import prepare_data
 from diffexp.training.results import DivergedError, TrainResult
 
 log = logging.getLogger(__name__)
 
 
-class RunFolderInUse(ValueError):
+class RunFolderInUse(UserError, ValueError):
     """The run folder already holds a run that this one would overwrite."""
 
 
@@ -43,14 +44,11 @@ def resume_requested(setting: bool | str, run_dir: Path) -> bool:
     return bool(setting)
 
 
-def model_prior(cfg: DictConfig, transform: EventTransform, pmt_ids) -> PriorValues | None:
-    """The detector prior the configured denoiser is fed (None: the model takes none)."""
-    if str(cfg.model.name) != "pmt" or str(cfg.model.prior) == "none":
-        return None
-    return prior_values(cfg.data, transform, pmt_ids)
-
-
 class TrainingSession:
+    """One run in its folder: checks the folder, sets precision and seeds, prepares the data
+    (`prepare_data`), keeps the normalisation with the run, then trains (`run`) or runs the
+    LR range test, and writes the summary whatever ended the run."""
+
     def __init__(self, cfg: DictConfig, run_dir: Path) -> None:
         self.cfg = cfg
         self.run_dir = Path(run_dir)
@@ -60,22 +58,11 @@ class TrainingSession:
             str(cfg.precision.policy), bool(cfg.precision.force)
         )
         runtime.seed_everything(int(cfg.seed))
-        events = load_events(cfg.data, cfg.paths.cache_dir)
-        train_events, val_events = train_val_split(
-            events, float(cfg.data.val_fraction), int(cfg.data.seed)
-        )
-        transform_path = self.run_dir / records.TRANSFORM_FILE
-        if self.resume and transform_path.exists():
-            self.transform = EventTransform.load(transform_path)
-        else:
-            self.transform = EventTransform.fit(
-                train_events, no_hit_log_charge=float(cfg.model.get("no_hit_log_charge", 0.0))
-            )
-            self.transform.save(transform_path)
-        self.train_arrays = self.transform.encode(train_events)
-        self.val_arrays = self.transform.encode(val_events)
-        self.n_train, self.n_val = train_events.n_events, val_events.n_events
-        self.prior = model_prior(cfg, self.transform, train_events.pmt_ids)
+        transform_path = self.run_dir / names.TRANSFORM_FILE
+        saved = self.resume and transform_path.exists()
+        self.data = prepare_data(cfg, EventTransform.load(transform_path) if saved else None)
+        if not saved:
+            self.data.transform.save(transform_path)
 
     def _check_run_folder(self) -> None:
         has_checkpoint = checkpoints.has_checkpoint(self.run_dir)
@@ -84,7 +71,7 @@ class TrainingSession:
                 f"trainer.resume=true but {self.run_dir} has no checkpoint; pass "
                 "hydra.run.dir=<the folder of the run to continue>"
             )
-        if not self.resume and (has_checkpoint or (self.run_dir / records.METRICS_FILE).exists()):
+        if not self.resume and (has_checkpoint or (self.run_dir / names.METRICS_FILE).exists()):
             raise RunFolderInUse(
                 f"{self.run_dir} already holds a run; pass trainer.resume=true to continue it "
                 "or choose another hydra.run.dir"
@@ -94,14 +81,7 @@ class TrainingSession:
     def build_trainer(self, lr_schedule=None):
         from diffexp.training.trainer import Trainer
 
-        return Trainer(
-            self.cfg,
-            *self.train_arrays,
-            *self.val_arrays,
-            self.run_dir,
-            lr_schedule=lr_schedule,
-            prior=self.prior,
-        )
+        return Trainer.from_config(self.cfg, self.data, self.run_dir, lr_schedule=lr_schedule)
 
     def run(self, reporter=None) -> TrainResult:
         trainer = self.build_trainer()
@@ -135,8 +115,8 @@ class TrainingSession:
                 float(np.mean([r["samples_per_second"] for r in rows])) if rows else None
             ),
             "parameter_count": trainer.parameter_count,
-            "n_train_events": self.n_train,
-            "n_val_events": self.n_val,
+            "n_train_events": self.data.n_train,
+            "n_val_events": self.data.n_val,
             "precision": self.precision,
             "hyperparameters": {
                 "optimizer": OmegaConf.to_container(self.cfg.optimizer, resolve=True),
@@ -149,7 +129,7 @@ class TrainingSession:
             "git_commit": environment.git_commit(),
             "hardware": environment.hardware(),
         }
-        atomic_write_json(self.run_dir / records.SUMMARY_FILE, summary)
+        atomic_write_json(self.run_dir / names.SUMMARY_FILE, summary)
         return summary
 
     def _provenance(self) -> dict | None:
@@ -179,7 +159,7 @@ class TrainingSession:
             suggestion["lr"],
             suggestion["cyclical_base_lr"],
             suggestion["cyclical_max_lr"],
-            self.run_dir / "lr_find.png",
+            self.run_dir / names.LR_FIND_PLOT,
         )
         print(
             f"suggested: optimizer.lr={suggestion['lr']:.3g}  schedule=cyclical with "

@@ -8,6 +8,7 @@ import logging
 import math
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -17,11 +18,11 @@ import tensorflow as tf
 from omegaconf import DictConfig
 
 from diffexp.models import NoiseSchedule, build_denoiser
-from diffexp.models.detector_prior import PriorValues
 from diffexp.runtime import xla_enabled
 from diffexp.training import checkpoints, progress, records
 from diffexp.training.diffusion_loss import DiffusionObjective
 from diffexp.training.optimizers import build_optimizer, current_learning_rate
+from diffexp.training.preparation import PreparedData
 from diffexp.training.results import DivergedError, TrainResult
 from diffexp.training.schedules import build_schedule
 from diffexp.training.validation import build_validator
@@ -33,6 +34,12 @@ class EpochReporter(Protocol):
     """Receives the validation loss after each epoch; raises optuna.TrialPruned to stop."""
 
     def report(self, epoch: int, value: float) -> None: ...
+
+
+class Validator(Protocol):
+    """The validation loss of the current weights (FastValidator, NaiveValidator)."""
+
+    def validate(self) -> float: ...
 
 
 # `trainer.jit_compile=auto` turns XLA on for runs of at least this many optimizer steps (or on a
@@ -47,80 +54,133 @@ def resolve_jit_compile(setting: bool | str | None, total_steps: int) -> bool:
     return xla_enabled(setting, pays_on_cpu=total_steps >= XLA_AUTO_MIN_STEPS)
 
 
+@dataclass(frozen=True)
+class TrainerSettings:
+    """The numbers the training loop runs by (conf/trainer, optimizer.accumulation_steps,
+    seed); everything else it gets as built objects."""
+
+    epochs: int
+    steps_per_epoch: int
+    batch_size: int
+    accumulation_steps: int = 1
+    steps_per_execution: int = 1
+    jit_compile: bool = False
+    checkpoint_every_epochs: int = 1
+    early_stopping_patience: int | None = None
+    early_stopping_min_delta: float = 0.0
+    seed: int = 0
+
+    @property
+    def micro_batch_size(self) -> int:
+        return self.batch_size // self.accumulation_steps
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig) -> TrainerSettings:
+        trainer = cfg.trainer
+        epochs, steps_per_epoch = int(trainer.epochs), int(trainer.steps_per_epoch)
+        patience = trainer.early_stopping.patience
+        return cls(
+            epochs=epochs,
+            steps_per_epoch=steps_per_epoch,
+            batch_size=int(trainer.batch_size),
+            accumulation_steps=int(cfg.optimizer.accumulation_steps),
+            steps_per_execution=int(trainer.steps_per_execution),
+            jit_compile=resolve_jit_compile(trainer.jit_compile, epochs * steps_per_epoch),
+            checkpoint_every_epochs=int(trainer.checkpoint_every_epochs),
+            early_stopping_patience=None if patience is None else int(patience),
+            early_stopping_min_delta=float(trainer.early_stopping.min_delta),
+            seed=int(cfg.seed),
+        )
+
+
 class Trainer:
-    """Holds the model, optimizer and data of one run; `fit` trains it, `train_step` is one
-    optimizer step (accumulation_steps micro-batches)."""
+    """The training loop of one run, built from its parts (as `keras.Model.fit` takes
+    objects): `fit` trains, `train_steps` runs optimizer steps, `optimizer_step` is one step
+    on given micro-batches. `from_config` builds the parts from a composed config; it is the
+    only place the trainer reads the config."""
 
     def __init__(
         self,
-        cfg: DictConfig,
+        model: keras.Model,
+        objective: DiffusionObjective,
+        optimizer: keras.optimizers.Optimizer,
+        validator: Validator,
         train_x: np.ndarray,
         train_c: np.ndarray,
-        val_x: np.ndarray,
-        val_c: np.ndarray,
         run_dir: Path,
-        lr_schedule: keras.optimizers.schedules.LearningRateSchedule | None = None,
-        prior: PriorValues | None = None,
+        settings: TrainerSettings,
     ) -> None:
-        self.cfg = cfg
+        self.model = model
+        self.objective = objective
+        self.optimizer = optimizer
+        self.validator = validator
         self.run_dir = Path(run_dir)
-        self.epochs = int(cfg.trainer.epochs)
-        self.steps_per_epoch = int(cfg.trainer.steps_per_epoch)
-        self.batch_size = int(cfg.trainer.batch_size)
-        self.accumulation_steps = int(cfg.optimizer.accumulation_steps)
-        self.micro_batch_size = self.batch_size // self.accumulation_steps
-
-        self.model = build_denoiser(cfg.model, train_x.shape[1], train_c.shape[1], prior)
-        self.noise_schedule = NoiseSchedule.from_config(cfg.diffusion)
-        self.objective = DiffusionObjective(self.model, self.noise_schedule)
-        if lr_schedule is None:
-            lr_schedule = build_schedule(
-                cfg.schedule, float(cfg.optimizer.lr), self.steps_per_epoch, self.epochs
-            )
-        loss_scaling = keras.mixed_precision.global_policy().name == "mixed_float16"
-        self.optimizer = build_optimizer(cfg.optimizer, lr_schedule, loss_scaling)
+        self.settings = settings
         self.optimizer.build(self.model.trainable_variables)
-        self.rng = tf.random.Generator.from_seed(int(cfg.seed))
-
+        self.rng = tf.random.Generator.from_seed(settings.seed)
         self._train_x = tf.constant(train_x, tf.float32)
         self._train_c = tf.constant(train_c, tf.float32)
-        self.validator = build_validator(
-            cfg.validation, self.objective, val_x, val_c, self.batch_size, int(cfg.seed) + 1
-        )
         self._best_weights: list[np.ndarray] | None = None  # written to disk when fit ends
-        self.steps_per_execution = int(cfg.trainer.steps_per_execution)
-        self.jit_compile = resolve_jit_compile(
-            cfg.trainer.jit_compile, self.epochs * self.steps_per_epoch
-        )
         self._compiled_steps = tf.function(
-            self._draw_and_steps, jit_compile=self.jit_compile, autograph=False
+            self._draw_and_steps, jit_compile=settings.jit_compile, autograph=False
         )
-        self._compiled_step_on = tf.function(self._step_on, jit_compile=self.jit_compile)
+
+    @classmethod
+    def from_config(
+        cls,
+        cfg: DictConfig,
+        data: PreparedData,
+        run_dir: Path,
+        lr_schedule: keras.optimizers.schedules.LearningRateSchedule | None = None,
+    ) -> Trainer:
+        """The trainer `cfg` describes, on `data`; `lr_schedule` replaces the configured one
+        (the LR range test's ramp)."""
+        settings = TrainerSettings.from_config(cfg)
+        model = build_denoiser(cfg.model, data.n_features, data.n_conditions, data.prior)
+        objective = DiffusionObjective(model, NoiseSchedule.from_config(cfg.diffusion))
+        if lr_schedule is None:
+            lr_schedule = build_schedule(
+                cfg.schedule, float(cfg.optimizer.lr), settings.steps_per_epoch, settings.epochs
+            )
+        loss_scaling = keras.mixed_precision.global_policy().name == "mixed_float16"
+        optimizer = build_optimizer(cfg.optimizer, lr_schedule, loss_scaling)
+        validator = build_validator(
+            cfg.validation,
+            objective,
+            data.val_x,
+            data.val_c,
+            settings.batch_size,
+            settings.seed + 1,
+        )
+        return cls(
+            model, objective, optimizer, validator, data.train_x, data.train_c, run_dir, settings
+        )
 
     @property
     def parameter_count(self) -> int:
         return int(self.model.count_params())
 
-    def _step_on(self, x0, conditions, t, noise) -> tf.Tensor:
-        """One optimizer step over stacked micro-batches [accumulation_steps, micro, ...]."""
+    def optimizer_step(self, x0, conditions, t, noise) -> tf.Tensor:
+        """One optimizer step over stacked micro-batches [accumulation_steps, micro, ...]
+        (traced into the compiled step loop; eager when called directly)."""
         variables = self.model.trainable_variables
         total = tf.constant(0.0)
-        for i in range(self.accumulation_steps):
+        for i in range(self.settings.accumulation_steps):
             with tf.GradientTape() as tape:
                 loss = self.objective.loss(x0[i], conditions[i], t[i], noise[i], training=True)
                 scaled = self.optimizer.scale_loss(loss)
             grads = tape.gradient(scaled, variables)
             self.optimizer.apply(grads, variables)
             total += loss
-        return total / self.accumulation_steps
+        return total / self.settings.accumulation_steps
 
     def _draw_and_step(self) -> tf.Tensor:
-        shape = [self.accumulation_steps, self.micro_batch_size]
+        shape = [self.settings.accumulation_steps, self.settings.micro_batch_size]
         n_train = tf.shape(self._train_x, out_type=tf.int64)[0]
         index = self.rng.uniform(shape, maxval=n_train, dtype=tf.int64)
-        t = self.rng.uniform(shape, maxval=self.noise_schedule.n_steps, dtype=tf.int32)
+        t = self.rng.uniform(shape, maxval=self.objective.n_steps, dtype=tf.int32)
         noise = self.rng.normal(shape + [self._train_x.shape[1]])
-        return self._step_on(
+        return self.optimizer_step(
             tf.gather(self._train_x, index), tf.gather(self._train_c, index), t, noise
         )
 
@@ -147,16 +207,12 @@ class Trainer:
 
     def chunk_sizes(self, n_steps: int) -> Iterator[int]:
         """`n_steps` split into calls of at most steps_per_execution, as fit runs them."""
-        for start in range(0, n_steps, self.steps_per_execution):
-            yield min(self.steps_per_execution, n_steps - start)
+        for start in range(0, n_steps, self.settings.steps_per_execution):
+            yield min(self.settings.steps_per_execution, n_steps - start)
 
     def train_step(self) -> float:
         """One optimizer step (the LR range test needs the loss of every step)."""
         return self.train_steps(1)[0]
-
-    def step_on(self, x0, conditions, t, noise) -> float:
-        """One optimizer step on given micro-batches (used by the accumulation test)."""
-        return float(self._compiled_step_on(x0, conditions, t, noise))
 
     def fit(self, reporter: EpochReporter | None = None, resume: bool = False) -> TrainResult:
         state = checkpoints.TrainingState()
@@ -169,13 +225,12 @@ class Trainer:
             )
             records.truncate_metrics(self.run_dir, state.epoch)
             log.info("resumed from epoch %d, step %d", state.epoch, state.step)
-        early = self.cfg.trainer.early_stopping
-        patience = early.patience
+        patience = self.settings.early_stopping_patience
         stop_reason = "completed"
         try:
-            for epoch in range(state.epoch + 1, self.epochs + 1):
+            for epoch in range(state.epoch + 1, self.settings.epochs + 1):
                 self._run_epoch(epoch, state, reporter)
-                if patience is not None and state.epochs_without_improvement >= int(patience):
+                if patience is not None and state.epochs_without_improvement >= patience:
                     stop_reason = "early_stopped"
                     log.info("early stopping: no improvement for %d epochs", patience)
                     break
@@ -207,10 +262,10 @@ class Trainer:
 
     def _train_epoch(self, epoch: int, steps_before: int) -> float:
         """The epoch's optimizer steps in chunks of steps_per_execution; its mean loss."""
-        bar = progress.EpochProgress(self.steps_per_epoch, epoch, self.epochs)
+        bar = progress.EpochProgress(self.settings.steps_per_epoch, epoch, self.settings.epochs)
         done, loss_sum = 0, 0.0
         try:
-            for n in self.chunk_sizes(self.steps_per_epoch):
+            for n in self.chunk_sizes(self.settings.steps_per_epoch):
                 mean_loss, first_bad = self.train_steps(n)
                 if first_bad >= 0 or not math.isfinite(mean_loss):
                     bad = first_bad if first_bad >= 0 else n - 1
@@ -220,7 +275,7 @@ class Trainer:
                 bar.update(n, mean_loss)
         finally:
             bar.close()
-        return loss_sum / self.steps_per_epoch
+        return loss_sum / self.settings.steps_per_epoch
 
     def _run_epoch(
         self, epoch: int, state: checkpoints.TrainingState, reporter: EpochReporter | None
@@ -232,13 +287,12 @@ class Trainer:
         val_loss = self.validator.validate()
         validation_seconds = time.perf_counter() - validation_started
         if not math.isfinite(val_loss):
-            raise DivergedError(epoch, state.step + self.steps_per_epoch, val_loss)
+            raise DivergedError(epoch, state.step + self.settings.steps_per_epoch, val_loss)
 
         state.epoch = epoch
-        state.step += self.steps_per_epoch
+        state.step += self.settings.steps_per_epoch
         state.training_time_seconds += time.perf_counter() - started
-        min_delta = float(self.cfg.trainer.early_stopping.min_delta)
-        if val_loss < state.best_val_loss - min_delta:
+        if val_loss < state.best_val_loss - self.settings.early_stopping_min_delta:
             state.best_val_loss = val_loss
             state.best_epoch = epoch
             state.epochs_without_improvement = 0
@@ -250,21 +304,23 @@ class Trainer:
             "train_loss": train_loss,
             "val_loss": val_loss,
             "training_time_seconds": round(state.training_time_seconds, 3),
-            "samples_per_second": round(self.steps_per_epoch * self.batch_size / train_seconds, 1),
+            "samples_per_second": round(
+                self.settings.steps_per_epoch * self.settings.batch_size / train_seconds, 1
+            ),
             "learning_rate": current_learning_rate(self.optimizer),
             "validation_seconds": round(validation_seconds, 4),
             "step": state.step,
         }
         records.append_metrics(self.run_dir, row)
-        every = int(self.cfg.trainer.checkpoint_every_epochs)
-        if epoch % every == 0 or epoch == self.epochs:
+        every = self.settings.checkpoint_every_epochs
+        if epoch % every == 0 or epoch == self.settings.epochs:
             checkpoints.save_checkpoint(
                 self.run_dir, self.model, self.optimizer, self.rng, state, self._best_weights
             )
         log.info(
             "epoch %d/%d  train_loss=%.5f  val_loss=%.5f  lr=%.3g  %.0f samples/s  val %.2fs",
             epoch,
-            self.epochs,
+            self.settings.epochs,
             train_loss,
             val_loss,
             row["learning_rate"],

@@ -1,6 +1,6 @@
 """Build the Optuna pruner from `hydra.sweeper.pruner`, in the sweeper and in every trial job.
 
-The sweeper stores the pruner's config in the study (user attr `diffexp_pruner`), so a job,
+The sweeper stores the pruner's config in the study (user attr `names.PRUNER_ATTR`), so a job,
 which only learns the study name, storage and trial number, rebuilds the same pruner from the
 shared storage. Instantiation is restricted to `optuna.pruners.*`: the config is user input.
 """
@@ -13,7 +13,8 @@ import optuna
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-PRUNER_ATTR = "diffexp_pruner"  # study user attr holding the pruner config
+from diffexp.errors import ConfigError
+
 _ALLOWED_TARGETS = "optuna.pruners.*"
 
 
@@ -30,11 +31,11 @@ def build_pruner(config: dict[str, Any]) -> optuna.pruners.BasePruner:
     """Instantiate a pruner config such as {"_target_": "optuna.pruners.MedianPruner", ...}."""
     target = str(config.get("_target_", ""))
     if not target.startswith("optuna.pruners."):
-        raise ValueError(
+        raise ConfigError(
             f"hydra.sweeper.pruner._target_={target!r} is not an Optuna pruner; "
             "pick one with hydra/sweeper/pruner=none|median|percentile|successive_halving|hyperband"
         )
     pruner = instantiate(config, _execution_whitelist_=_ALLOWED_TARGETS)
     if not isinstance(pruner, optuna.pruners.BasePruner):
-        raise ValueError(f"hydra.sweeper.pruner._target_={target!r} did not build a pruner")
+        raise ConfigError(f"hydra.sweeper.pruner._target_={target!r} did not build a pruner")
     return pruner

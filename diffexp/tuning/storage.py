@@ -1,8 +1,15 @@
-"""Open (and create) the shared Optuna storage that the sweeper and every trial job write to.
+"""The shared Optuna storage: created by the sweeper, written by every trial job, read by the
+analysis and phase 2. The one place a storage URL is opened, two ways:
 
-One URL names the storage everywhere: `sqlite:///outputs/optuna_study.db` (the default),
-`postgresql://…` / `mysql://…` (many nodes), or the path of a journal file (many processes on
-one machine or on NFS; the same convention as `analysis_storage` and optuna-dashboard).
+- `create_storage(url)`: open, creating the SQLite database or journal file if missing (the
+  sweeper and trial jobs); raises StorageError;
+- `open_study(name, url)` / `load_existing_study`: an existing study, read-only, never
+  creating anything (the analysis, `best_of=`, `fix_best_of`); raises StudyError listing the
+  studies that do exist.
+
+One URL names the storage everywhere: `sqlite:///outputs/optuna_study.db` (the default,
+`paths.study_storage`), `postgresql://…` / `mysql://…` (many nodes), or the path of a journal
+file (many processes on one machine or on NFS; the same convention as optuna-dashboard).
 
 SQLite with 8 trials reporting every epoch: Optuna's RDB storage does not retry a write that
 hits "database is locked", and sqlite3's default busy timeout is 5 s. So SQLite gets a 60 s
@@ -17,13 +24,17 @@ import random
 import sqlite3
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
+import optuna
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from diffexp.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +54,7 @@ def storage_kind(url: str) -> str:
     return "rdb"
 
 
-class StorageError(ValueError):
+class StorageError(UserError, ValueError):
     """A study storage that cannot be opened: a folder that is a file or not writable, a
     database server that does not answer, an unknown URL scheme. The user fixes the URL."""
 
@@ -136,3 +147,94 @@ def retry_on_lock(call: Callable[[], T], attempts: int = RETRY_ATTEMPTS) -> T:
             time.sleep(delay * (1.0 + random.random()))
             delay *= 2
     raise AssertionError("unreachable")
+
+
+# ---- existing studies, read-only -------------------------------------------------------
+
+PHASE1_COMMAND = "make phase1"
+STORAGE_HINT = "--storage for analyze, paths.study_storage=... for train"
+
+
+class StudyError(UserError, ValueError):
+    """A study or storage the user named cannot be used; the message is one actionable line."""
+
+
+def open_existing_storage(storage: str) -> BaseStorage:
+    """Open an existing storage without creating anything.
+
+    Accepts an RDB URL (sqlite:///…, postgresql://…, mysql://…) or the path of an Optuna
+    journal file (the storage for many processes on one machine or NFS).
+    """
+    if storage_kind(storage) == "journal":
+        return _open_journal(storage)
+    if storage.startswith("sqlite:///"):
+        path = storage[len("sqlite:///") :]
+        if path != ":memory:" and not Path(path).is_file():
+            raise StudyError(
+                f"storage {storage}: no such file {path}; "
+                f"run `{PHASE1_COMMAND}` first or point at an existing database "
+                f"({STORAGE_HINT})"
+            )
+    # A running sweep writes to SQLite while we read: wait for its lock instead of failing.
+    engine_kwargs = (
+        {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}}
+        if storage_kind(storage) == "sqlite"
+        else None
+    )
+    try:
+        return RDBStorage(storage, engine_kwargs=engine_kwargs, skip_table_creation=True)
+    except Exception as exc:  # sqlalchemy raises many kinds; the user needs one line
+        raise StudyError(
+            f"storage {storage} is unreachable or not an Optuna storage: {_first_line(exc)}"
+        ) from exc
+
+
+def _open_journal(path: str) -> BaseStorage:
+    if not Path(path).is_file():
+        raise StudyError(
+            f"storage {path}: no such journal file (and not a URL like sqlite:///path.db); "
+            f"run `{PHASE1_COMMAND}` first or point at an existing storage "
+            f"({STORAGE_HINT})"
+        )
+    return JournalStorage(JournalFileBackend(path))
+
+
+def study_names(storage: BaseStorage, storage_url: str) -> list[str]:
+    """Names of the studies in the storage, oldest first."""
+    try:
+        return optuna.get_all_study_names(storage=storage)
+    except Exception as exc:
+        raise StudyError(
+            f"storage {storage_url} is not an Optuna storage: {_first_line(exc)}"
+        ) from exc
+
+
+def load_existing_study(study_name: str | None, storage_url: str) -> optuna.Study:
+    """Load `study_name` (or, when None, the most recent study) from the storage."""
+    return open_study(study_name, storage_url)[0]
+
+
+def open_study(study_name: str | None, storage_url: str) -> tuple[optuna.Study, list[str]]:
+    """The study (None: the most recent one) and the names of all studies in the storage."""
+    storage = open_existing_storage(storage_url)
+    names = study_names(storage, storage_url)
+    if not names:
+        raise StudyError(f"storage {storage_url} holds no study; run `{PHASE1_COMMAND}` first")
+    if study_name is None:
+        study_name = most_recent_study(storage, names)
+    elif study_name not in names:
+        raise StudyError(
+            f"unknown study '{study_name}' in {storage_url}; existing studies: {', '.join(names)}"
+        )
+    return optuna.load_study(study_name=study_name, storage=storage), names
+
+
+def most_recent_study(storage: BaseStorage, names: list[str]) -> str:
+    """The study whose first trial started last (a study without trials counts as oldest)."""
+    summaries = optuna.get_all_study_summaries(storage=storage, include_best_trial=False)
+    order = {name: index for index, name in enumerate(names)}
+    latest = max(
+        summaries,
+        key=lambda s: (s.datetime_start or datetime.min, order.get(s.study_name, -1)),
+    )
+    return latest.study_name

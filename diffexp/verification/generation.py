@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from diffexp.data import EventSet
+from diffexp.errors import ConfigError
 
 SAMPLERS: tuple[str, ...] = ("ddim", "ddpm")
 # Cap on a decoded charge: a diverging model's log-charge overflows exp() to inf, which no
@@ -46,7 +47,7 @@ def generate(
     from diffexp.models import sample_ddim, sample_ddpm
 
     if sampler not in SAMPLERS:
-        raise ValueError(f"sampler={sampler!r} is unknown: use one of {', '.join(SAMPLERS)}")
+        raise ConfigError(f"sampler={sampler!r} is unknown: use one of {', '.join(SAMPLERS)}")
     transform = loaded.transform
     encoded = transform.encode_conditions(conditions)
     start = time.perf_counter()

@@ -12,6 +12,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 from threadpoolctl import threadpool_limits
 
+from diffexp.errors import UserError
 from diffexp.io_utils import atomic_write_json
 from diffexp.verification import plots
 from diffexp.verification.classifier import classifier_auc
@@ -25,7 +26,7 @@ from diffexp.verification.score import ScoreReport, physics_score
 log = logging.getLogger("diffexp.verify")
 
 
-class VerificationError(ValueError):
+class VerificationError(UserError, ValueError):
     """A verification request that cannot work; the message names the key or file."""
 
 

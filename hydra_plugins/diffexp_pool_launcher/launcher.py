@@ -29,8 +29,7 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
-from diffexp.cli import exit_on_user_error
-from diffexp.config_checks import ConfigError
+from diffexp.errors import ConfigError, exit_on_user_error
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 Same config as the official hydra-optuna-sweeper 1.4.0rc3 (`sampler`, `direction`, `storage`,
 `study_name`, `n_trials`, `n_jobs`, `max_failure_rate`, `params`, `custom_search_space`) plus
 `pruner`, `cap_n_jobs_to_cores` and `fix_best_of`; the logic lives in
-`diffexp.tuning.async_sweeper`, imported lazily so Hydra's plugin scan stays fast.
+`diffexp.tuning.sweeper.async_sweeper`, imported lazily so Hydra's plugin scan stays fast.
 
 This class is where Hydra calls into diffexp during a multirun, and Hydra prints a traceback
 for any exception raised here. So each entry point turns diffexp's user errors (a bad search
@@ -19,7 +19,7 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
-from diffexp.cli import exit_on_user_error
+from diffexp.errors import exit_on_user_error
 
 _SAMPLER_TARGETS = ("hydra_plugins.hydra_optuna_sweeper.*", "optuna.samplers.*")
 
@@ -44,14 +44,11 @@ class DiffexpOptunaSweeper(Sweeper):
     ) -> None:
         from hydra.utils import instantiate
 
-        from diffexp.config_checks import ConfigError
-        from diffexp.tuning.async_sweeper import AsyncOptunaSweeperImpl
+        from diffexp.config_checks import check_max_failure_rate
+        from diffexp.tuning.sweeper.async_sweeper import AsyncOptunaSweeperImpl
 
         with exit_on_user_error():
-            if not 0.0 <= float(max_failure_rate) <= 1.0:
-                raise ConfigError(
-                    f"hydra.sweeper.max_failure_rate={max_failure_rate} must lie in [0, 1]"
-                )
+            check_max_failure_rate(max_failure_rate)
         self.sweeper = AsyncOptunaSweeperImpl(
             sampler=instantiate(sampler, _execution_whitelist_=_SAMPLER_TARGETS),
             direction=direction,

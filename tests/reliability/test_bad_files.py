@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from diffexp.training import checkpoints, records
+from diffexp import names
+from diffexp.training import records
 from tests.reliability.support import assert_one_line_error, run_train, snapshot
 
 N_EVENTS, N_PMT = 200, 16
@@ -55,7 +56,7 @@ def test_broken_npz_is_one_line_and_trains_nothing(tmp_path, kind, words):
 
 @pytest.mark.slow
 def test_truncated_checkpoint_is_named_and_nothing_is_overwritten(run_copy):
-    weights = run_copy / checkpoints.LAST_CHECKPOINT / checkpoints.CHECKPOINT_ARRAYS
+    weights = run_copy / names.LAST_CHECKPOINT / names.CHECKPOINT_ARRAYS
     with open(weights, "r+b") as handle:
         handle.truncate(weights.stat().st_size // 3)
     before = snapshot(run_copy)

@@ -8,6 +8,7 @@ import subprocess
 
 import pytest
 
+from diffexp import names
 from diffexp.training import records
 from tests.reliability.support import assert_one_line_error, run_train
 
@@ -39,6 +40,6 @@ def test_full_disk_stops_before_training_and_leaves_whole_json(tiny_disk):
     assert records.read_metrics(run_dir) == []  # not one epoch trained
     for path in run_dir.rglob("*.json"):
         json.loads(path.read_text())  # whole, or not there at all
-    summary = json.loads((run_dir / records.SUMMARY_FILE).read_text())
+    summary = json.loads((run_dir / names.SUMMARY_FILE).read_text())
     assert summary["stop_reason"] == "failed" and "No space left" in summary["error"]
     assert not [p for p in run_dir.rglob("*") if ".tmp" in p.name]

@@ -11,6 +11,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from diffexp import names
 from diffexp.training import records
 from tests.conftest import subprocess_env
 from tests.reliability.support import assert_one_line_error, run_train, train_command
@@ -24,7 +25,7 @@ def test_plain_run_stops_in_the_first_epoch_with_one_line(tmp_path):
     run_dir = tmp_path / "run"
     process = run_train(f"hydra.run.dir={run_dir}", *DIVERGING)
     assert_one_line_error(process, "diverged", "epoch 1")
-    summary = json.loads((run_dir / records.SUMMARY_FILE).read_text())
+    summary = json.loads((run_dir / names.SUMMARY_FILE).read_text())
     assert summary["stop_reason"] == "diverged"
     assert summary["error"].startswith("loss diverged to")
     assert summary["epochs_completed"] == 0
@@ -61,7 +62,7 @@ def test_diverging_trial_fails_and_the_sweep_completes(tmp_path):
     assert good.state == TrialState.COMPLETE and good.value > 0
     (sweep,) = (tmp_path / "outputs" / "sweeps").iterdir()
     trial_dir = sweep / f"trial_{diverged.number}"
-    summary = json.loads((trial_dir / records.SUMMARY_FILE).read_text())
+    summary = json.loads((trial_dir / names.SUMMARY_FILE).read_text())
     assert summary["stop_reason"] == "diverged" and summary["epochs_completed"] == 0
     record = json.loads((trial_dir / "trial.json").read_text())
     assert record["state"] == "FAIL" and record["fail_reason"].startswith("diverged")

@@ -14,7 +14,8 @@ from pathlib import Path
 import h5py
 import pytest
 
-from diffexp.training import checkpoints, records
+from diffexp import names
+from diffexp.training import records
 from tests.conftest import subprocess_env
 from tests.reliability.support import run_train, train_command, wait_for
 
@@ -26,9 +27,7 @@ EPOCHS = 3
 
 def _checkpointed_epoch(run_dir: Path) -> int:
     try:
-        return json.loads((run_dir / checkpoints.LAST_CHECKPOINT / "state.json").read_text())[
-            "epoch"
-        ]
+        return json.loads((run_dir / names.LAST_CHECKPOINT / "state.json").read_text())["epoch"]
     except (FileNotFoundError, json.JSONDecodeError):
         return 0
 
@@ -67,13 +66,13 @@ def _assert_complete_run(run_dir: Path, before_kill: list[dict]) -> None:
     assert checkpointed == EPOCHS
     kept = [r for r in before_kill if r["epoch"] <= 1]
     assert rows[: len(kept)] == kept  # the checkpointed epochs are kept as they were
-    summary = json.loads((run_dir / records.SUMMARY_FILE).read_text())
+    summary = json.loads((run_dir / names.SUMMARY_FILE).read_text())
     assert summary["stop_reason"] == "completed"
     assert summary["epochs_completed"] == EPOCHS
     best = min(rows, key=lambda r: r["val_loss"])
     assert summary["best_epoch"] == best["epoch"]
     assert summary["best_val_loss"] == best["val_loss"]
-    with h5py.File(run_dir / checkpoints.BEST_WEIGHTS, "r") as weights:  # a whole weights file
+    with h5py.File(run_dir / names.BEST_WEIGHTS, "r") as weights:  # a whole weights file
         assert len(weights.keys()) > 0
     assert not list(run_dir.glob(".*.tmp*")), "temporary files left behind"
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from diffexp.training.preparation import PreparedData
 from diffexp.training.trainer import Trainer
 from diffexp.training.validation import FastValidator, NaiveValidator
 
@@ -19,8 +20,8 @@ def tiny_arrays(n: int = 256, seed: int = 0):
     return x, c
 
 
-def make_trainer(make_config, tmp_path, overrides):
-    cfg = make_config(
+def trainer_config(make_config, overrides):
+    return make_config(
         [
             "model.prior=none",  # random arrays: no detector behind them
             "model.hidden_dim=32",
@@ -30,8 +31,25 @@ def make_trainer(make_config, tmp_path, overrides):
             *overrides,
         ]
     )
+
+
+def make_trainer(make_config, tmp_path, overrides, cfg=None):
+    cfg = cfg if cfg is not None else trainer_config(make_config, overrides)
     x, c = tiny_arrays()
-    return Trainer(cfg, x, c, x[:64], c[:64], tmp_path)
+    return Trainer.from_config(cfg, PreparedData(x, c, x[:64], c[:64]), tmp_path)
+
+
+_compiled_steps = {}
+
+
+def step_on(trainer, x0, conditions, t, noise) -> float:
+    """One optimizer step of `trainer` on the given micro-batches (compiled once per trainer,
+    as the trainer compiles its own step loop) instead of the ones it draws itself."""
+    if id(trainer) not in _compiled_steps:
+        _compiled_steps[id(trainer)] = tf.function(
+            trainer.optimizer_step, jit_compile=trainer.settings.jit_compile
+        )
+    return float(_compiled_steps[id(trainer)](x0, conditions, t, noise))
 
 
 def test_four_accumulated_micro_batches_equal_one_batch(make_config, tmp_path):
@@ -43,11 +61,12 @@ def test_four_accumulated_micro_batches_equal_one_batch(make_config, tmp_path):
     rng = np.random.default_rng(1)
     x0 = rng.standard_normal((128, N_FEATURES)).astype(np.float32)
     cond = rng.standard_normal((128, N_CONDITIONS)).astype(np.float32)
-    t = rng.integers(0, one.noise_schedule.n_steps, 128).astype(np.int32)
+    t = rng.integers(0, one.objective.n_steps, 128).astype(np.int32)
     noise = rng.standard_normal((128, N_FEATURES)).astype(np.float32)
     for _ in range(2):  # two optimizer steps: Adam's moments must agree too
-        one.step_on(x0[None], cond[None], t[None], noise[None])
-        four.step_on(
+        step_on(one, x0[None], cond[None], t[None], noise[None])
+        step_on(
+            four,
             x0.reshape(4, 32, -1),
             cond.reshape(4, 32, -1),
             t.reshape(4, 32),
@@ -70,9 +89,8 @@ def test_four_accumulated_micro_batches_equal_one_batch(make_config, tmp_path):
 
 
 def test_schedule_counts_optimizer_steps_under_accumulation(make_config, tmp_path):
-    trainer = make_trainer(
+    cfg = trainer_config(
         make_config,
-        tmp_path,
         [
             "trainer.batch_size=32",
             "optimizer.accumulation_steps=4",
@@ -81,14 +99,15 @@ def test_schedule_counts_optimizer_steps_under_accumulation(make_config, tmp_pat
             "trainer.steps_per_epoch=4",
         ],
     )
+    trainer = make_trainer(make_config, tmp_path, [], cfg=cfg)
     from diffexp.training.optimizers import current_learning_rate
 
     lrs = []
     for _ in range(4):
         lrs.append(current_learning_rate(trainer.optimizer))
         trainer.train_step()
-    lr = float(trainer.cfg.optimizer.lr)
-    base = lr * float(trainer.cfg.schedule.base_lr_fraction)
+    lr = float(cfg.optimizer.lr)
+    base = lr * float(cfg.schedule.base_lr_fraction)
     # half-cycle of 4 optimizer steps: base, +1/4, +2/4, +3/4 of the way up
     np.testing.assert_allclose(lrs, [base + k / 4 * (lr - base) for k in range(4)], rtol=1e-5)
 

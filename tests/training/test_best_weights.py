@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from diffexp.training import checkpoints, records
+from diffexp import names
+from diffexp.training import records
 from tests.training.test_accumulation_and_validation import make_trainer
 from tests.training.test_training_run import InterruptAfter
 
@@ -27,7 +28,7 @@ def test_best_weights_file_reproduces_the_best_validation_loss(make_config, tmp_
     assert len(rows) == (stop_after or 4)
     best = min(r["val_loss"] for r in rows)
     last_weights = trainer.model.get_weights()
-    trainer.model.load_weights(tmp_path / checkpoints.BEST_WEIGHTS)
+    trainer.model.load_weights(tmp_path / names.BEST_WEIGHTS)
     np.testing.assert_allclose(trainer.validator.validate(), best, rtol=1e-5)
     if best != rows[-1]["val_loss"]:  # the file is the best epoch's, not the last one's
         assert any(

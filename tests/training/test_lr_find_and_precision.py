@@ -59,7 +59,8 @@ def test_bfloat16_training_step_runs_in_bfloat16(make_config, tmp_path):
     try:
         session = TrainingSession(cfg, tmp_path / "run")
         trainer = session.build_trainer()
-        assert trainer.model.get_layer("input_projection").compute_dtype == "bfloat16"
+        assert trainer.model.get_layer("pmt_input_projection").compute_dtype == "bfloat16"
+        assert trainer.model.get_layer("detector_prior").compute_dtype == "float32"
         assert trainer.model.output.dtype == "float32"
         assert np.isfinite(trainer.train_step())
     finally:

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from diffexp import names
 from diffexp.training import checkpoints, records
 from diffexp.training.session import RunFolderInUse, TrainingSession
 
@@ -53,7 +54,7 @@ def test_smoke_run_writes_every_artifact(smoke_run):
         assert row["samples_per_second"] > 0 and row["learning_rate"] > 0
     times = [r["training_time_seconds"] for r in rows]
     assert times == sorted(times)
-    summary = json.loads((run_dir / records.SUMMARY_FILE).read_text())
+    summary = json.loads((run_dir / names.SUMMARY_FILE).read_text())
     assert summary["best_val_loss"] == pytest.approx(min(r["val_loss"] for r in rows))
     assert summary["best_val_loss"] == pytest.approx(result.best_val_loss)
     assert summary["best_epoch"] == result.best_epoch
@@ -62,8 +63,8 @@ def test_smoke_run_writes_every_artifact(smoke_run):
     assert {"tensorflow-cpu", "keras", "optuna"} & summary["package_versions"].keys()
     assert summary["hardware"]["cores"] >= 1
     assert "git_commit" in summary
-    assert (run_dir / records.CURVES_FILE).stat().st_size > 10_000
-    assert (run_dir / checkpoints.BEST_WEIGHTS).stat().st_size > 0
+    assert (run_dir / names.CURVES_FILE).stat().st_size > 10_000
+    assert (run_dir / names.BEST_WEIGHTS).stat().st_size > 0
     assert checkpoints.has_checkpoint(run_dir)
     # the loss falls within three smoke epochs
     assert rows[-1]["train_loss"] < rows[0]["train_loss"]
@@ -71,10 +72,10 @@ def test_smoke_run_writes_every_artifact(smoke_run):
 
 def test_a_second_run_does_not_overwrite_the_first(smoke_run):
     cfg, run_dir, _ = smoke_run
-    before = (run_dir / records.METRICS_FILE).read_text()
+    before = (run_dir / names.METRICS_FILE).read_text()
     with pytest.raises(RunFolderInUse, match="already holds a run"):
         TrainingSession(cfg, run_dir)
-    assert (run_dir / records.METRICS_FILE).read_text() == before
+    assert (run_dir / names.METRICS_FILE).read_text() == before
 
 
 def test_resume_continues_from_the_saved_step_exactly(make_config, tmp_path):
@@ -85,9 +86,7 @@ def test_resume_continues_from_the_saved_step_exactly(make_config, tmp_path):
         TrainingSession(cfg, broken_dir).run(InterruptAfter(2))
     state = json.loads((broken_dir / "last_checkpoint" / "state.json").read_text())
     assert state["epoch"] == 2 and state["step"] == 2 * cfg.trainer.steps_per_epoch
-    assert (
-        json.loads((broken_dir / records.SUMMARY_FILE).read_text())["stop_reason"] == "interrupted"
-    )
+    assert json.loads((broken_dir / names.SUMMARY_FILE).read_text())["stop_reason"] == "interrupted"
 
     cfg.trainer.resume = True
     TrainingSession(cfg, broken_dir).run()

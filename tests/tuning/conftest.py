@@ -10,7 +10,7 @@ import optuna
 import pytest
 from sweep_helpers import tiny_sweep_command
 
-from diffexp.tuning.pruners import PRUNER_ATTR
+from diffexp.names import PRUNER_ATTR
 from diffexp.tuning.storage import create_storage
 from tests.conftest import subprocess_env
 

@@ -28,7 +28,7 @@ def tiny_sweep_command(
 
 def sweeper_impl(**settings: Any) -> Any:
     """The sweeper core with the plugin's defaults; `settings` override single arguments."""
-    from diffexp.tuning.async_sweeper import AsyncOptunaSweeperImpl
+    from diffexp.tuning.sweeper.async_sweeper import AsyncOptunaSweeperImpl
 
     arguments = {
         "pruner": None,

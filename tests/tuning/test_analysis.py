@@ -12,10 +12,11 @@ import optuna
 import pytest
 
 from diffexp.analyze import main
-from diffexp.tuning.analysis import RESULTS_FILENAME, analyze
-from diffexp.tuning.analysis_importance import MIN_COMPLETE_TRIALS
-from diffexp.tuning.analysis_storage import StudyError
-from diffexp.tuning.recommendations import find_edge
+from diffexp.names import ANALYSIS_RESULTS_FILE as RESULTS_FILENAME
+from diffexp.tuning.analysis.importance import MIN_COMPLETE_TRIALS
+from diffexp.tuning.analysis.recommendations import find_edge
+from diffexp.tuning.analysis.report import analyze
+from diffexp.tuning.storage import StudyError
 
 LR_LOW, LR_HIGH = 1e-5, 1e-2
 N_TRIALS = 30

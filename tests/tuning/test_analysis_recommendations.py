@@ -6,9 +6,8 @@ import optuna
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
-from diffexp.tuning.analysis import analyze
-from diffexp.tuning.job import FAIL_REASON_ATTR
-from diffexp.tuning.pruners import PRUNER_ATTR
+from diffexp.names import FAIL_REASON_ATTR, PRUNER_ATTR
+from diffexp.tuning.analysis.report import analyze
 
 MEDIAN = {"_target_": "optuna.pruners.MedianPruner", "n_startup_trials": 5, "n_warmup_steps": 3}
 X = {"x": FloatDistribution(0.0, 1.0)}

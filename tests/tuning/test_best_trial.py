@@ -8,7 +8,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
-from diffexp.tuning.best_trial import StudyError, best_trial_overrides
+from diffexp.tuning.analysis.best_trial import StudyError, best_trial_overrides
 
 DISTRIBUTIONS = {
     "optimizer.lr": FloatDistribution(1e-5, 1e-2, log=True),

@@ -12,8 +12,8 @@ from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 from diffexp.training.results import DivergedError, TrainResult
-from diffexp.tuning.job import TrialJob
-from diffexp.tuning.reporter import TrialReporter
+from diffexp.tuning.trial.job import TrialJob
+from diffexp.tuning.trial.reporter import TrialReporter
 
 MEDIAN = {"_target_": "optuna.pruners.MedianPruner", "n_startup_trials": 1, "n_warmup_steps": 0}
 

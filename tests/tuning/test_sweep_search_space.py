@@ -9,16 +9,19 @@ import pytest
 from omegaconf import OmegaConf
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from diffexp.cli import exit_on_user_error, user_error_line
-from diffexp.config_checks import ConfigError
-from diffexp.tuning.async_sweeper import AsyncOptunaSweeperImpl, SweepStoppedError, _SweepState
-from diffexp.tuning.search_space import (
+from diffexp.errors import ConfigError, exit_on_user_error, user_error_line
+from diffexp.tuning.storage import StorageError, create_storage, shown_url
+from diffexp.tuning.sweeper.async_sweeper import (
+    AsyncOptunaSweeperImpl,
+    SweepStoppedError,
+    _SweepState,
+)
+from diffexp.tuning.sweeper.search_space import (
     distributions_from_overrides,
     edge_values,
     param_lines,
     parse_param,
 )
-from diffexp.tuning.storage import StorageError, create_storage, shown_url
 from tests.tuning.sweep_helpers import sweeper_impl
 
 

@@ -10,10 +10,10 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from diffexp.tuning import resources
-from diffexp.tuning.async_sweeper import _absolute_storage_url
 from diffexp.tuning.pruners import build_pruner
 from diffexp.tuning.storage import create_storage, is_lock_error, retry_on_lock, storage_kind
+from diffexp.tuning.sweeper import resources
+from diffexp.tuning.sweeper.async_sweeper import _absolute_storage_url
 from tests.tuning.sweep_helpers import sweeper_impl
 
 CONF = Path(__file__).resolve().parents[2] / "conf"

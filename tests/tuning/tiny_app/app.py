@@ -18,8 +18,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from diffexp.training.results import DivergedError, TrainResult
-from diffexp.tuning.job import TrialJob
-from diffexp.tuning.reporter import Reporter
+from diffexp.tuning.trial.job import TrialJob
+from diffexp.tuning.trial.reporter import Reporter
 
 
 def fake_train(cfg: DictConfig, run_dir: Path, reporter: Reporter | None) -> TrainResult:

@@ -24,21 +24,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
+from diffexp.errors import ConfigError
+from diffexp.names import (
+    FAIL_REASON_ATTR,
+    PRUNER_ATTR,
+    TRIAL_FILE,
+    TUNING_STORAGE,
+    TUNING_STUDY_NAME,
+    TUNING_TRIAL_NUMBER,
+)
 from diffexp.training.results import DivergedError, TrainResult
-from diffexp.tuning.trial_record import TRIAL_FILE, trial_record, write_json_atomic
+from diffexp.tuning.trial.record import trial_record, write_json_atomic
 
 # Optuna and the storage are imported by the sweep-trial methods only: a plain run (every
 # `python -m diffexp.train` outside a sweep) does not pay for importing them.
 if TYPE_CHECKING:
     import optuna
 
-    from diffexp.tuning.reporter import Reporter, TrialReporter
+    from diffexp.tuning.trial.reporter import Reporter, TrialReporter
 
 log = logging.getLogger(__name__)
-
-FAIL_REASON_ATTR = "fail_reason"  # trial user attr naming why a trial is FAIL
 
 
 @dataclass
@@ -53,16 +60,17 @@ class TrialJob:
     @classmethod
     def from_config(cls, cfg: DictConfig, run_dir: Path) -> TrialJob:
         """Read `cfg.tuning`; a plain run (trial_number null) gives a job that only trains."""
-        tuning = cfg.get("tuning") or {}
-        number = tuning.get("trial_number")
+        number = OmegaConf.select(cfg, TUNING_TRIAL_NUMBER)
         if number is None:
             return cls(run_dir=Path(run_dir))
-        if not tuning.get("study_name") or not tuning.get("storage"):
-            raise ValueError(
-                "tuning.trial_number is set but tuning.study_name or tuning.storage is null; "
-                "these three are set by the sweeper, leave them all null for a plain run"
+        study_name = OmegaConf.select(cfg, TUNING_STUDY_NAME)
+        storage = OmegaConf.select(cfg, TUNING_STORAGE)
+        if not study_name or not storage:
+            raise ConfigError(
+                f"{TUNING_TRIAL_NUMBER} is set but {TUNING_STUDY_NAME} or {TUNING_STORAGE} is "
+                "null; these three are set by the sweeper, leave them all null for a plain run"
             )
-        return cls(Path(run_dir), str(tuning.study_name), str(tuning.storage), int(number))
+        return cls(Path(run_dir), str(study_name), str(storage), int(number))
 
     def run(self, train_fn: Callable[[Reporter | None], TrainResult]) -> float:
         """Train and return the objective (best validation loss; last reported if pruned)."""
@@ -73,8 +81,8 @@ class TrialJob:
     def _run_trial(self, train_fn: Callable[[Reporter | None], TrainResult]) -> float:
         import optuna
 
-        from diffexp.tuning.reporter import TrialReporter
         from diffexp.tuning.storage import retry_on_lock
+        from diffexp.tuning.trial.reporter import TrialReporter
 
         study, trial = self._load_trial()
         reporter = TrialReporter(trial)
@@ -102,7 +110,7 @@ class TrialJob:
     def _load_trial(self) -> tuple[optuna.Study, optuna.Trial]:
         import optuna
 
-        from diffexp.tuning.pruners import PRUNER_ATTR, build_pruner
+        from diffexp.tuning.pruners import build_pruner
         from diffexp.tuning.storage import create_storage, retry_on_lock
 
         assert self.study_name is not None and self.storage is not None

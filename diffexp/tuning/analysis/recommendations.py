@@ -25,8 +25,8 @@ from optuna.distributions import (
 )
 from optuna.trial import FrozenTrial
 
-from diffexp.tuning.analysis_importance import Importance
-from diffexp.tuning.best_trial import hydra_value
+from diffexp.config import hydra_value
+from diffexp.tuning.analysis.importance import Importance
 
 EDGE_FRACTION = 0.10  # "near the edge": within 10 % of the range (log space for log ranges)
 LOW_IMPORTANCE = 0.05  # below 5 % of the explained variance: not worth searching

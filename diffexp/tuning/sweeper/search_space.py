@@ -6,7 +6,7 @@ sweeper turns them into Optuna distributions and lets Optuna raise on an impossi
 a message that names neither the parameter nor the fix. Here every parameter is checked
 first and refused with a ConfigError naming it; the conversion itself stays the official one.
 `edge_values` gives the values a trial can take at the edges of a parameter, so the command
-line precheck (`diffexp.cli`) validates them with the same rules as a single run.
+line precheck (`diffexp.precheck`) validates them with the same rules as a single run.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from hydra.errors import HydraException
 from hydra_plugins.hydra_optuna_sweeper._impl import create_optuna_distribution_from_override
 from optuna.distributions import BaseDistribution
 
-from diffexp.config_checks import ConfigError
+from diffexp.errors import ConfigError
 
 MAX_RANGE_VALUES_CHECKED = 16  # a longer range is checked at its two ends only
 

@@ -19,20 +19,16 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from diffexp.io_utils import atomic_write_text
-from diffexp.tuning.analysis_importance import Importance, compute_importance, objective_names
-from diffexp.tuning.analysis_storage import PHASE1_COMMAND, StudyError, open_study
-from diffexp.tuning.job import FAIL_REASON_ATTR
-from diffexp.tuning.pruners import PRUNER_ATTR
-from diffexp.tuning.recommendations import recommend
-
-RESULTS_FILENAME = "diffusion_hyperopt_results.json"
-DEFAULT_OUT_DIR = Path("outputs/optuna_results")
+from diffexp.names import ANALYSIS_RESULTS_FILE, FAIL_REASON_ATTR, PRUNER_ATTR
+from diffexp.tuning.analysis.importance import Importance, compute_importance, objective_names
+from diffexp.tuning.analysis.recommendations import recommend
+from diffexp.tuning.storage import PHASE1_COMMAND, StudyError, open_study
 
 
 def analyze(
     study_name: str | None,
     storage: str,
-    out_dir: Path = DEFAULT_OUT_DIR,
+    out_dir: Path,
     importance: str = "fanova",
     top_k: int = 5,
     plots: bool = True,
@@ -46,10 +42,10 @@ def analyze(
     report, imp = build_report(study, storage, importance, top_k)
     report["studies_in_storage"] = names
     if plots:
-        from diffexp.tuning.analysis_plots import write_plots  # matplotlib only when drawing
+        from diffexp.tuning.analysis.plots import write_plots  # matplotlib only when drawing
 
         report["plots"], report["plots_skipped"] = write_plots(study, Path(out_dir), imp)
-    results_path = Path(out_dir) / RESULTS_FILENAME
+    results_path = Path(out_dir) / ANALYSIS_RESULTS_FILE
     report["results_file"] = str(results_path)
     write_json_atomic(results_path, report)
     return report

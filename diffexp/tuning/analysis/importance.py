@@ -19,6 +19,8 @@ from optuna.importance import (
 from optuna.search_space import intersection_search_space
 from optuna.trial import FrozenTrial, TrialState
 
+from diffexp.errors import ConfigError
+
 MIN_COMPLETE_TRIALS = 8  # below this, importance on a 2-5 parameter space is noise
 EVALUATORS = ("fanova", "ped_anova")
 
@@ -49,7 +51,7 @@ def make_evaluator(name: str) -> BaseImportanceEvaluator:
         return FanovaImportanceEvaluator(seed=0)
     if name == "ped_anova":
         return PedAnovaImportanceEvaluator()
-    raise ValueError(f"--importance {name}: unknown evaluator; choose one of {EVALUATORS}")
+    raise ConfigError(f"--importance {name}: unknown evaluator; choose one of {EVALUATORS}")
 
 
 def objective_target(index: int) -> Callable[[FrozenTrial], float]:

@@ -8,15 +8,13 @@ are left out on purpose: they describe the phase-1 budget, which phase 2 replace
 
 from __future__ import annotations
 
-import math
-from typing import Any
-
 import optuna
 from optuna.trial import TrialState
 
-from diffexp.tuning.analysis_storage import PHASE1_COMMAND, StudyError, load_existing_study
+from diffexp.config import hydra_value
+from diffexp.tuning.storage import PHASE1_COMMAND, StudyError, load_existing_study
 
-__all__ = ["StudyError", "best_trial_overrides", "hydra_value"]
+__all__ = ["StudyError", "best_trial_overrides"]
 
 
 def best_trial_overrides(study_name: str, storage: str) -> tuple[dict[str, str], dict]:
@@ -51,35 +49,3 @@ def _best_complete_trial(study: optuna.Study, storage: str) -> optuna.trial.Froz
             f"({len(study.trials)} trials in other states); run `{PHASE1_COMMAND}` to create one"
         )
     return study.best_trial
-
-
-def hydra_value(value: Any) -> str:
-    """Render a trial parameter so Hydra's override parser reads back the same value."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return repr(value)
-    if isinstance(value, int):
-        return str(value)
-    text = str(value)
-    if _needs_quotes(text):
-        return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-    return text
-
-
-def _needs_quotes(text: str) -> bool:
-    """Strings Hydra would parse as another type or split at a special character."""
-    if text == "" or text.lower() in {"null", "true", "false", "nan", "inf", "-inf"}:
-        return True
-    try:
-        float(text)
-        return True
-    except ValueError:
-        pass
-    return any(ch in text for ch in " ,[]{}()='\"\\:$")

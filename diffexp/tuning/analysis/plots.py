@@ -19,7 +19,7 @@ import optuna  # noqa: E402
 from optuna.exceptions import ExperimentalWarning  # noqa: E402
 from optuna.visualization import matplotlib as ovm  # noqa: E402
 
-from diffexp.tuning.analysis_importance import Importance, make_evaluator  # noqa: E402
+from diffexp.tuning.analysis.importance import Importance, make_evaluator  # noqa: E402
 
 PlotFn = Callable[[], object]
 

@@ -5,7 +5,7 @@ for the slowest. Here each of `n_jobs` slots is a thread that asks one trial, la
 alone (`launcher.launch([overrides])`, which the submitit launchers support from several
 threads) and asks the next the moment it ends, so no trial waits for a batch. Each trial's
 overrides carry `tuning.study_name`, `tuning.storage` and `tuning.trial_number`, so the job
-(`diffexp.tuning.job.TrialJob`) reports every epoch to its trial and can be pruned.
+(`diffexp.tuning.trial.job.TrialJob`) reports every epoch to its trial and can be pruned.
 
 The job records its own final state; the sweeper only finishes trials a job could not: a
 task that returned a value without telling the storage (COMPLETE), or a job that died or
@@ -13,8 +13,8 @@ raised before it could (FAIL, with the launcher's reason in user attr `fail_reas
 
 The search space parsing, sampler handling and trial configuration are the official ones,
 reused by subclassing (hydra-optuna-sweeper is pinned to 1.4.0rc3); each search parameter is
-checked first (`diffexp.tuning.search_space`). Errors a user can fix (a bad search space, an
-unreachable storage, too many failed trials) are ValueErrors with one line, which the plugin
+checked first (`diffexp.tuning.sweeper.search_space`). Errors a user can fix (a bad search space, an
+unreachable storage, too many failed trials) are UserErrors with one line, which the plugin
 prints as `diffexp: error:` without Hydra's traceback.
 """
 
@@ -36,21 +36,30 @@ from omegaconf import DictConfig
 from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
-from diffexp.config_checks import ConfigError
-from diffexp.tuning.best_trial import best_trial_overrides, hydra_value
-from diffexp.tuning.job import FAIL_REASON_ATTR
-from diffexp.tuning.pruners import PRUNER_ATTR, build_pruner, pruner_config_to_dict
-from diffexp.tuning.resources import launcher_kind, set_trial_threads, slots_for
-from diffexp.tuning.search_space import distributions_from_overrides, param_lines
+from diffexp.config import hydra_value, override_key
+from diffexp.errors import ConfigError, UserError
+from diffexp.names import (
+    FAIL_REASON_ATTR,
+    FIXED_FROM_ATTR,
+    PRUNER_ATTR,
+    SWEEP_SUMMARY_FILE,
+    TUNING_STORAGE,
+    TUNING_STUDY_NAME,
+    TUNING_TRIAL_NUMBER,
+)
+from diffexp.tuning.analysis.best_trial import best_trial_overrides
+from diffexp.tuning.pruners import build_pruner, pruner_config_to_dict
 from diffexp.tuning.storage import create_storage, retry_on_lock, shown_url, storage_kind
-from diffexp.tuning.sweep_summary import build_summary, format_summary, write_results
+from diffexp.tuning.sweeper.resources import launcher_kind, set_trial_threads, slots_for
+from diffexp.tuning.sweeper.search_space import distributions_from_overrides, param_lines
+from diffexp.tuning.sweeper.summary import build_summary, format_summary, write_results
 
 log = logging.getLogger(__name__)
 
 STALE_REASON = "left RUNNING by a sweep that stopped before the trial ended"
 
 
-class SweepStoppedError(ValueError):
+class SweepStoppedError(UserError, ValueError):
     """More trials failed than `max_failure_rate` allows; the sweep launched no more. The
     cause is in the trials (their fail_reason), so the message names the most common one."""
 
@@ -120,7 +129,7 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
         if not self.fix_best_of:
             return []
         overrides, provenance = best_trial_overrides(self.fix_best_of, str(self.storage))
-        taken = {item.split("=", 1)[0].lstrip("+~") for item in params_conf}
+        taken = {override_key(item) for item in params_conf}
         fixed = {k: v for k, v in overrides.items() if k not in taken}
         log.info(
             "fixed from study '%s' trial %s: %s",
@@ -153,7 +162,7 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
         )
         study.set_user_attr(PRUNER_ATTR, self.pruner_config)
         if getattr(self, "_fixed_provenance", None):
-            study.set_user_attr("fixed_from", self._fixed_provenance)
+            study.set_user_attr(FIXED_FROM_ATTR, self._fixed_provenance)
         self._fail_stale_trials(study, storage)
         return study, storage
 
@@ -195,7 +204,7 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
         summary = build_summary(study, shown_url(str(self.storage)), state.launched)
         write_results(Path(str(self.config.hydra.sweep.dir)), study, summary)
         text = format_summary(summary)
-        log.info("sweep summary written to %s/sweep_summary.yaml", self.config.hydra.sweep.dir)
+        log.info("sweep summary written to %s/%s", self.config.hydra.sweep.dir, SWEEP_SUMMARY_FILE)
         print(text, flush=True)
         if state.stopped:
             raise SweepStoppedError(self._stopped_message(summary, state, to_run))
@@ -210,7 +219,7 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
             f"sweep stopped: {state.failures} of {len(state.launched)} trials failed, more than "
             f"hydra.sweeper.max_failure_rate={self.max_failure_rate} of {to_run} allows; most "
             f"common reason ({count}x): {reason}; fix it and re-run the same command to continue "
-            f"the study (all reasons: {self.config.hydra.sweep.dir}/sweep_summary.yaml)"
+            f"the study (all reasons: {self.config.hydra.sweep.dir}/{SWEEP_SUMMARY_FILE})"
         )
 
     def _run_slots(self, study, storage, space, state: _SweepState, slots: int) -> None:
@@ -268,9 +277,9 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
             self._configure_trials([trial], *space)  # official: suggest + fixed user attrs
             overrides = self._trial_overrides(trial, *space)
         overrides += [
-            f"tuning.study_name={_quoted(study.study_name)}",
-            f"tuning.storage={_quoted(str(self.storage))}",
-            f"tuning.trial_number={trial.number}",
+            f"{TUNING_STUDY_NAME}={_quoted(study.study_name)}",
+            f"{TUNING_STORAGE}={_quoted(str(self.storage))}",
+            f"{TUNING_TRIAL_NUMBER}={trial.number}",
         ]
         return trial, overrides
 

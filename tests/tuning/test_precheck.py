@@ -9,9 +9,8 @@ import sys
 
 import pytest
 
-from diffexp.cli import user_overrides
-from diffexp.config_checks import ConfigError
-from diffexp.tuning.sweep_precheck import precheck_multirun
+from diffexp.errors import ConfigError
+from diffexp.precheck import precheck_multirun, user_overrides
 from tests.conftest import REPO, subprocess_env
 
 SWEEP = ["hydra/sweeper=optuna", "profile=smoke"]

@@ -15,8 +15,7 @@ import optuna
 from omegaconf import OmegaConf
 from optuna.trial import FrozenTrial, TrialState
 
-RESULTS_FILE = "optimization_results.yaml"
-SUMMARY_FILE = "sweep_summary.yaml"
+from diffexp.names import FAIL_REASON_ATTR, SWEEP_RESULTS_FILE, SWEEP_SUMMARY_FILE
 
 
 def count_states(trials: list[FrozenTrial]) -> dict[str, int]:
@@ -51,7 +50,7 @@ def build_summary(study: optuna.Study, storage: str, sweep_numbers: list[int]) -
         "this_sweep": count_states(mine),
         "study": {**count_states(trials), "finished": sum(t.state.is_finished() for t in trials)},
         "failed_trials": {
-            t.number: t.user_attrs.get("fail_reason", "unknown")
+            t.number: t.user_attrs.get(FAIL_REASON_ATTR, "unknown")
             for t in mine
             if t.state == TrialState.FAIL
         },
@@ -76,8 +75,8 @@ def write_results(sweep_dir: Path, study: optuna.Study, summary: dict[str, Any])
         official = {"name": "optuna", "solutions": front}
     else:
         official = {"name": "optuna", "best_params": None, "best_value": None}
-    OmegaConf.save(OmegaConf.create(official), sweep_dir / RESULTS_FILE)
-    OmegaConf.save(OmegaConf.create(summary), sweep_dir / SUMMARY_FILE)
+    OmegaConf.save(OmegaConf.create(official), sweep_dir / SWEEP_RESULTS_FILE)
+    OmegaConf.save(OmegaConf.create(summary), sweep_dir / SWEEP_SUMMARY_FILE)
 
 
 def format_summary(summary: dict[str, Any]) -> str:

@@ -11,8 +11,6 @@ from typing import Any
 
 from diffexp.io_utils import atomic_write_json
 
-TRIAL_FILE = "trial.json"
-
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     """Write `data` as JSON via a temporary file in the same folder and a rename."""
