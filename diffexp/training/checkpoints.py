@@ -1,7 +1,8 @@
 """Resumable checkpoints: everything needed to continue a run exactly (nanoGPT's rule):
-model weights, optimizer state, the best weights so far, the data/noise RNG, step, epoch and
-the early-stopping state. Stored as one plain `.npz` of arrays (no pickle) and a JSON file,
-written into a temporary folder and renamed, so a kill never leaves half a checkpoint.
+model weights and dropout seeds, optimizer state, the best weights so far, the data/noise RNG,
+step, epoch and the early-stopping state. Stored as one plain `.npz` of arrays (no pickle),
+each variable under a key naming its layer or optimizer, and a JSON file, written into a
+temporary folder and renamed, so a kill never leaves half a checkpoint.
 
 The arrays go into `.npz` rather than Keras' `.weights.h5` because a checkpoint is written
 every epoch: Keras walks the model in Python to write HDF5 (~85 ms for the default model, two
@@ -35,6 +36,7 @@ class TrainingState:
     best_val_loss: float = float("inf")
     best_epoch: int = 0
     epochs_without_improvement: int = 0
+    patience_reference_loss: float = float("inf")  # the last loss that beat min_delta
     training_time_seconds: float = 0.0
 
 
@@ -80,8 +82,8 @@ def save_checkpoint(
     ensure_free_space(run_dir, bytes_needed(model, optimizer) // 2)
     staging.mkdir(parents=True)
     arrays = {
-        **_numbered("model", [v.numpy() for v in model.weights]),
-        **_numbered("optimizer", [v.numpy() for v in optimizer.variables]),
+        **_keyed_arrays("model", model_variable_keys(model)),
+        **_keyed_arrays("optimizer", optimizer_variable_keys(optimizer)),
         **_numbered("best", best_weights or []),
         "rng_state": rng.state.numpy(),
     }
@@ -99,15 +101,65 @@ def _numbered(prefix: str, arrays: list[np.ndarray]) -> dict[str, np.ndarray]:
     return {f"{prefix}_{i}": array for i, array in enumerate(arrays)}
 
 
-def _assign(prefix: str, variables, arrays) -> None:
-    """Assign `<prefix>_<i>` to variable i, refusing a missing array or another shape."""
-    for i, variable in enumerate(variables):
-        value = arrays[f"{prefix}_{i}"]
+def model_variable_keys(model) -> dict[str, object]:
+    """{"<layer name>/<i>": variable} over every variable of the model (weights and dropout
+    seed generators). Layer names are set by the model builders; Keras' own paths carry
+    numbers from a process-wide counter (`seed_generator_3`), so they differ between two
+    models built in one process."""
+    keyed: dict[str, object] = {}
+    seen: set[int] = set()
+    for layer in model.layers:
+        for i, variable in enumerate(layer.variables):
+            if id(variable) not in seen:
+                seen.add(id(variable))
+                keyed[f"{layer.name}/{i}"] = variable
+    if len(seen) != len(model.variables):
+        raise ValueError("a model variable belongs to no layer")
+    return keyed
+
+
+def optimizer_variable_keys(optimizer) -> dict[str, object]:
+    """{"<optimizer class>/<i>": variable}: each variable under the optimizer that owns it (a
+    LossScaleOptimizer and the optimizer it wraps), numbered within that owner, so a wrapper
+    that adds variables cannot shift another's."""
+    owners = {optimizer.name: type(optimizer).__name__}
+    inner = getattr(optimizer, "inner_optimizer", None)
+    if inner is not None:
+        owners[inner.name] = type(inner).__name__
+    keyed: dict[str, object] = {}
+    counts: dict[str, int] = {}
+    for variable in optimizer.variables:
+        owner = owners.get(variable.path.split("/", 1)[0], "other")
+        keyed[f"{owner}/{counts.get(owner, 0)}"] = variable
+        counts[owner] = counts.get(owner, 0) + 1
+    return keyed
+
+
+def _keyed_arrays(prefix: str, keyed: dict[str, object]) -> dict[str, np.ndarray]:
+    """`<prefix>_<i>` arrays and `<prefix>_keys` (a plain string array, no pickle): restore
+    matches arrays to variables by key, never by position in the list."""
+    return {
+        **_numbered(prefix, [np.asarray(variable.numpy()) for variable in keyed.values()]),
+        f"{prefix}_keys": np.array(list(keyed), dtype=str),
+    }
+
+
+def _assign(prefix: str, keyed: dict[str, object], arrays) -> None:
+    """Assign each stored array to the variable with its key; refuse a variable the checkpoint
+    lacks, one it holds that the model lacks, or another shape."""
+    stored = {str(key): arrays[f"{prefix}_{i}"] for i, key in enumerate(arrays[f"{prefix}_keys"])}
+    missing = sorted(keyed.keys() - stored.keys())
+    extra = sorted(stored.keys() - keyed.keys())
+    if missing or extra:
+        raise ValueError(
+            f"{prefix} variables differ: not in the checkpoint {missing[:3]}, "
+            f"not in the model {extra[:3]}"
+        )
+    for key, variable in keyed.items():
+        value = stored[key]
         if tuple(variable.shape) != value.shape:
             raise ValueError(f"{prefix} variable {variable.path}: shape {value.shape}")
         variable.assign(value)
-    if f"{prefix}_{len(variables)}" in arrays:
-        raise ValueError(f"the checkpoint has more {prefix} variables than the model")
 
 
 def save_best_weights(run_dir: Path, model) -> None:
@@ -134,11 +186,12 @@ def load_checkpoint(
     folder = Path(run_dir) / LAST_CHECKPOINT
     try:
         state = TrainingState(**read_json(folder / CHECKPOINT_STATE))
-        optimizer.build(model.trainable_variables)
+        if not optimizer.built:
+            optimizer.build(model.trainable_variables)
         with np.load(folder / CHECKPOINT_ARRAYS, allow_pickle=False) as stored:
             arrays = {name: stored[name] for name in stored.files}
-        _assign("model", model.weights, arrays)
-        _assign("optimizer", optimizer.variables, arrays)
+        _assign("model", model_variable_keys(model), arrays)
+        _assign("optimizer", optimizer_variable_keys(optimizer), arrays)
         rng.state.assign(arrays["rng_state"])
         best = [arrays[f"best_{i}"] for i in range(len(model.weights)) if f"best_{i}" in arrays]
         if best and len(best) != len(model.weights):

@@ -234,9 +234,15 @@ class Trainer:
                     stop_reason = "early_stopped"
                     log.info("early stopping: no improvement for %d epochs", patience)
                     break
-        finally:
-            self._write_best_weights()
-            records.plot_training_curves(self.run_dir)
+        except BaseException:
+            # pruned, diverged, interrupted: write what there is, but a failing write (a full
+            # disk) must not replace the reason the run stopped
+            try:
+                self._write_final_files()
+            except Exception as write_error:  # noqa: BLE001 - the first error is the one to report
+                log.error("could not write the best weights or curves: %s", write_error)
+            raise
+        self._write_final_files()
         rows = records.read_metrics(self.run_dir)
         return TrainResult(
             best_val_loss=state.best_val_loss,
@@ -247,6 +253,10 @@ class Trainer:
             stop_reason=stop_reason,
             run_dir=self.run_dir,
         )
+
+    def _write_final_files(self) -> None:
+        self._write_best_weights()
+        records.plot_training_curves(self.run_dir)
 
     def _write_best_weights(self) -> None:
         """best_model.weights.h5 from the in-memory copy, whatever ended the run (completion,
@@ -292,11 +302,14 @@ class Trainer:
         state.epoch = epoch
         state.step += self.settings.steps_per_epoch
         state.training_time_seconds += time.perf_counter() - started
-        if val_loss < state.best_val_loss - self.settings.early_stopping_min_delta:
+        if val_loss < state.best_val_loss:  # the best loss and weights: any improvement
             state.best_val_loss = val_loss
             state.best_epoch = epoch
-            state.epochs_without_improvement = 0
             self._best_weights = self.model.get_weights()
+        # patience counts epochs without an improvement of more than min_delta
+        if val_loss < state.patience_reference_loss - self.settings.early_stopping_min_delta:
+            state.patience_reference_loss = val_loss
+            state.epochs_without_improvement = 0
         else:
             state.epochs_without_improvement += 1
         row = {

@@ -77,15 +77,23 @@ def _assert_complete_run(run_dir: Path, before_kill: list[dict]) -> None:
     assert not list(run_dir.glob(".*.tmp*")), "temporary files left behind"
 
 
-def test_sigkill_mid_epoch_then_resume_true_finishes_every_epoch_once(tmp_path):
+@pytest.mark.parametrize(
+    "precision",
+    [
+        pytest.param([], id="fp32"),
+        pytest.param(["precision=mixed_float16", "precision.force=true"], id="float16"),
+    ],
+)
+def test_sigkill_mid_epoch_then_resume_true_finishes_every_epoch_once(tmp_path, precision):
     run_dir = tmp_path / "run"
-    before = _kill_during_epoch_two(run_dir)
+    before = _kill_during_epoch_two(run_dir, *precision)
     process = run_train(
         f"hydra.run.dir={run_dir}",
         f"trainer.epochs={EPOCHS}",
         f"trainer.steps_per_epoch={STEPS}",
         "trainer.early_stopping.patience=null",
         "trainer.resume=true",
+        *precision,
     )
     assert process.returncode == 0, process.stderr[-3000:]
     _assert_complete_run(run_dir, before)

@@ -78,8 +78,29 @@ def test_a_second_run_does_not_overwrite_the_first(smoke_run):
     assert (run_dir / names.METRICS_FILE).read_text() == before
 
 
-def test_resume_continues_from_the_saved_step_exactly(make_config, tmp_path):
-    cfg = make_config(["trainer.epochs=4", "trainer.early_stopping.patience=null"])
+@pytest.fixture
+def float32_afterwards():
+    """Put Keras' global dtype policy back: a float16 run sets it for the process."""
+    import keras
+
+    yield
+    keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        pytest.param([], id="fp32"),
+        # LossScaleOptimizer adds variables when built twice: restore by path, not position
+        pytest.param(["precision=mixed_float16", "precision.force=true"], id="float16"),
+        # the dropout layers' seed generators are state too
+        pytest.param(["model.dropout=0.2"], id="dropout"),
+    ],
+)
+def test_resume_continues_from_the_saved_step_exactly(
+    make_config, tmp_path, extra, float32_afterwards
+):
+    cfg = make_config(["trainer.epochs=4", "trainer.early_stopping.patience=null", *extra])
     straight_dir, broken_dir = tmp_path / "straight", tmp_path / "broken"
     TrainingSession(cfg, straight_dir).run()
     with pytest.raises(KeyboardInterrupt):
@@ -95,6 +116,9 @@ def test_resume_continues_from_the_saved_step_exactly(make_config, tmp_path):
     assert [r["epoch"] for r in resumed] == [1, 2, 3, 4]
     assert [r["step"] for r in resumed] == [r["step"] for r in straight]
     np.testing.assert_allclose(
+        [r["train_loss"] for r in resumed], [r["train_loss"] for r in straight], rtol=1e-4
+    )
+    np.testing.assert_allclose(
         [r["val_loss"] for r in resumed], [r["val_loss"] for r in straight], rtol=1e-4
     )
     np.testing.assert_allclose(
@@ -106,3 +130,52 @@ def test_resume_without_checkpoint_is_refused(make_config, tmp_path):
     cfg = make_config(["trainer.resume=true"])
     with pytest.raises(RunFolderInUse, match="has no checkpoint"):
         TrainingSession(cfg, tmp_path / "empty")
+
+
+def test_min_delta_returns_the_loss_the_summary_reports(make_config, tmp_path):
+    """trainer.early_stopping.min_delta decides when patience resets, never which loss is the
+    best: the value returned to Optuna, the summary and the best epoch agree."""
+    cfg = make_config(
+        [
+            "trainer.epochs=3",
+            "trainer.early_stopping.patience=null",
+            "trainer.early_stopping.min_delta=10.0",  # no epoch improves by this much
+        ]
+    )
+    run_dir = tmp_path / "run"
+    result = TrainingSession(cfg, run_dir).run()
+    rows = records.read_metrics(run_dir)
+    best = min(rows, key=lambda r: r["val_loss"])
+    assert best["epoch"] > 1, "the test needs a later epoch to improve"
+    summary = json.loads((run_dir / names.SUMMARY_FILE).read_text())
+    assert result.best_val_loss == summary["best_val_loss"] == best["val_loss"]
+    assert result.best_epoch == summary["best_epoch"] == best["epoch"]
+
+
+class PruneAfter:
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def report(self, epoch: int, value: float) -> None:
+        import optuna
+
+        if epoch == self.epoch:
+            raise optuna.TrialPruned(f"pruned at epoch {epoch}")
+
+
+def test_a_failed_final_write_keeps_the_pruned_stop_reason(make_config, tmp_path, monkeypatch):
+    """The best weights are written whatever ended the run; a full disk then must not replace
+    the reason the run stopped (pruned) with a disk error."""
+    import errno
+
+    import optuna
+
+    def full_disk(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoints, "save_best_weights", full_disk)
+    cfg = make_config(["trainer.epochs=3", "trainer.early_stopping.patience=null"])
+    run_dir = tmp_path / "run"
+    with pytest.raises(optuna.TrialPruned):
+        TrainingSession(cfg, run_dir).run(PruneAfter(1))
+    assert json.loads((run_dir / names.SUMMARY_FILE).read_text())["stop_reason"] == "pruned"
