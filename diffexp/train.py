@@ -32,12 +32,26 @@ def run_directory() -> Path:
     raise RuntimeError("run_directory() is only known inside a Hydra job")
 
 
-def train(cfg: DictConfig, run_dir: Path, reporter=None) -> TrainResult:
-    """Train one model as configured; artifacts go to run_dir."""
+def train(
+    cfg: DictConfig, run_dir: Path, reporter=None, best_of: dict | None = None
+) -> TrainResult:
+    """Train one model as configured; artifacts go to run_dir. `best_of`: where the values of
+    a `best_of=` run came from, for its summary."""
     from diffexp.training.session import TrainingSession
 
-    session = TrainingSession(cfg, Path(run_dir))
+    session = TrainingSession(cfg, Path(run_dir), best_of=best_of)
     return session.run(reporter)
+
+
+def best_of_provenance(cfg: DictConfig) -> dict | None:
+    """`best_of=<study>` (with the trial number `expand_best_of` fixed): the study, trial and
+    each value with its origin (searched there, or fixed from an earlier study)."""
+    if not cfg.best_of or cfg.best_of_trial is None:
+        return None
+    from diffexp.tuning.analysis.best_trial import trial_overrides
+
+    storage = str(cfg.paths.study_storage)
+    return trial_overrides(str(cfg.best_of), storage, int(cfg.best_of_trial))[1]
 
 
 def lr_range_test(cfg: DictConfig, run_dir: Path) -> float:
@@ -54,8 +68,9 @@ def _job(cfg: DictConfig) -> float:
         return lr_range_test(cfg, run_dir)
     from diffexp.tuning.trial.job import TrialJob
 
+    best_of = best_of_provenance(cfg)
     objective = TrialJob.from_config(cfg, run_dir).run(
-        lambda reporter: train(cfg, run_dir, reporter)
+        lambda reporter: train(cfg, run_dir, reporter, best_of)
     )
     if not math.isfinite(objective):
         log.warning("objective is not finite: %s", objective)

@@ -49,8 +49,9 @@ class TrainingSession:
     (`prepare_data`), keeps the normalisation with the run, then trains (`run`) or runs the
     LR range test, and writes the summary whatever ended the run."""
 
-    def __init__(self, cfg: DictConfig, run_dir: Path) -> None:
+    def __init__(self, cfg: DictConfig, run_dir: Path, best_of: dict | None = None) -> None:
         self.cfg = cfg
+        self.best_of = best_of  # a best_of= run: study, trial, each value and its origin
         self.run_dir = Path(run_dir)
         self.resume = resume_requested(cfg.trainer.resume, self.run_dir)
         self._check_run_folder()
@@ -135,6 +136,8 @@ class TrainingSession:
     def _provenance(self) -> dict | None:
         if not self.cfg.best_of:
             return None
+        if self.best_of is not None:
+            return self.best_of
         return {
             "study_name": self.cfg.best_of,
             "storage": self.cfg.paths.study_storage,

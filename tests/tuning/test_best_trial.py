@@ -65,6 +65,10 @@ def test_returns_exactly_the_best_trial_params_and_provenance(storage):
         "storage": storage,
         "trial_number": 1,
         "value": 0.12,
+        "values": [
+            {"key": key, "value": value, "from": "searched in study phase1 trial 1"}
+            for key, value in overrides.items()
+        ],
     }
 
 
@@ -120,3 +124,78 @@ def test_unreachable_database_is_one_line(tmp_path):
         best_trial_overrides("phase1", f"sqlite:///{not_a_db}")
     assert "\n" not in str(info.value)
     assert isinstance(info.value, ValueError)
+
+
+def _staged_storage(tmp_path) -> str:
+    """A phase1b study as the sweeper leaves it: searched params, and the values fixed from
+    phase 1 as the trial's user attrs and as the study's `fixed_from` record."""
+    from diffexp.names import FIXED_FROM_ATTR
+
+    url = f"sqlite:///{tmp_path / 'staged.db'}"
+    study = optuna.create_study(study_name="phase1b", storage=url)
+    fixed = {"optimizer.lr": "0.00037", "model.hidden_dim": "96", "model.t_emb_dim": "64"}
+    study.set_user_attr(
+        FIXED_FROM_ATTR,
+        {
+            "study_name": "phase1",
+            "storage": url,
+            "trial_number": 7,
+            "value": 0.1,
+            "overrides": fixed,
+        },
+    )
+    study.add_trial(
+        optuna.create_trial(
+            state=TrialState.COMPLETE,
+            value=0.05,
+            params={"model.n_layers": 4, "schedule": "cosine"},
+            distributions={
+                "model.n_layers": IntDistribution(2, 6),
+                "schedule": CategoricalDistribution(["constant", "cosine"]),
+            },
+            user_attrs={**fixed, "profile": "smoke", "trainer.epochs": "2"},  # budget: left out
+        )
+    )
+    return url
+
+
+def test_a_staged_study_gives_the_whole_configuration_of_its_trial(tmp_path):
+    overrides, provenance = best_trial_overrides("phase1b", _staged_storage(tmp_path))
+    assert overrides == {
+        "model.n_layers": "4",
+        "schedule": "cosine",
+        "optimizer.lr": "0.00037",
+        "model.hidden_dim": "96",
+        "model.t_emb_dim": "64",
+    }
+    sources = {row["key"]: row["from"] for row in provenance["values"]}
+    assert sources["model.n_layers"] == "searched in study phase1b trial 0"
+    assert sources["optimizer.lr"] == "fixed from study phase1 trial 7 (phase1b trial 0)"
+
+
+@pytest.mark.slow
+def test_phase_two_from_a_staged_study_trains_its_whole_configuration(tmp_path):
+    """`best_of=phase1b` trains phase 1's fixed lr/hidden_dim/t_emb_dim too, and the summary
+    says where each value came from."""
+    import json
+
+    from diffexp import names
+    from tests.reliability.support import run_train
+
+    url = _staged_storage(tmp_path)
+    run_dir = tmp_path / "run"
+    process = run_train(
+        "best_of=phase1b",
+        f"paths.study_storage={url}",
+        "trainer.epochs=1",
+        f"hydra.run.dir={run_dir}",
+    )
+    assert process.returncode == 0, process.stderr[-3000:]
+    summary = json.loads((run_dir / names.SUMMARY_FILE).read_text())
+    hyper = summary["hyperparameters"]
+    assert hyper["optimizer"]["lr"] == pytest.approx(0.00037)
+    assert (hyper["model"]["hidden_dim"], hyper["model"]["t_emb_dim"]) == (96, 64)
+    assert hyper["model"]["n_layers"] == 4
+    sources = {row["key"]: row["from"] for row in summary["best_of"]["values"]}
+    assert sources["model.hidden_dim"].startswith("fixed from study phase1 trial 7")
+    assert sources["schedule"] == "searched in study phase1b trial 0"
