@@ -59,7 +59,7 @@ phase1b: install ## staged search: the remaining hyperparameters with phase 1's 
 	  profile=$(PROFILE) experiment_name=phase1b $(ARGS)
 
 phase2: install ## phase 2: train phase 1's best trial to convergence (refine budget)
-	$(PY) -m diffexp.train best_of=phase1 trainer=refine profile=$(PROFILE) \
+	$(PY) -m diffexp.train best_of=phase1-$(PROFILE) trainer=refine profile=$(PROFILE) \
 	  experiment_name=phase2 $(ARGS)
 
 phase3: install ## phase 3: physics verification of the latest phase-2 model (plots, score)

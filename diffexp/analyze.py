@@ -1,7 +1,7 @@
 """`python -m diffexp.analyze`: explain a study and recommend the next search stage.
 
     python -m diffexp.analyze           # the most recent study in the configured storage
-    python -m diffexp.analyze --study phase1 --importance ped_anova --top 10
+    python -m diffexp.analyze --study phase1-default --importance ped_anova --top 10
 
 Prints TOP-k (or the Pareto front), importance and recommendations, and writes
 <out>/diffusion_hyperopt_results.json and the plots. The storage and the output folder default

@@ -89,7 +89,7 @@ def main(argv: list[str]) -> None:
             [
                 "diffexp.analyze",
                 "--study",
-                "phase1",
+                f"phase1-{options['profile']}",
                 "--storage",
                 storage,
                 "--out",
@@ -102,7 +102,7 @@ def main(argv: list[str]) -> None:
         run(
             [
                 "diffexp.train",
-                "best_of=phase1",
+                f"best_of=phase1-{options['profile']}",
                 "trainer=refine",
                 profile,
                 paths,

@@ -84,7 +84,7 @@ def test_bad_bound_stops_the_multirun_before_any_folder_or_study(tmp_path):
 def test_cfg_help_and_info_still_reach_hydra(tmp_path):
     shown = _train(tmp_path, *SWEEP, "search=phase1", "--cfg", "hydra", "--package", "hydra")
     assert shown.returncode == 0, shown.stderr[-3000:]
-    assert "model.hidden_dim: choice(64, 128, 256, 512)" in shown.stdout
+    assert "model.hidden_dim: choice(32, 64, 96)" in shown.stdout
     helped = _train(tmp_path, "--help")
     assert helped.returncode == 0 and "== Config ==" in helped.stdout
     info = _train(tmp_path, "--info", "searchpath")

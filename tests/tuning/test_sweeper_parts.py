@@ -122,7 +122,7 @@ def test_search_configs_compose_into_diffexp_sweeper(search):
     cfg = _compose("hydra/sweeper=optuna", f"search={search}")
     sweeper = cfg.hydra.sweeper
     assert sweeper._target_ == "hydra_plugins.diffexp_sweeper.sweeper.DiffexpOptunaSweeper"
-    assert sweeper.study_name == search
+    assert sweeper.study_name == f"{search}-default"
     assert sweeper.pruner._target_ == "optuna.pruners.MedianPruner"
     assert (sweeper.pruner.n_startup_trials, sweeper.pruner.n_warmup_steps) == (5, 3)
     assert sweeper.sampler.seed == cfg.seed
@@ -130,8 +130,21 @@ def test_search_configs_compose_into_diffexp_sweeper(search):
     if search == "phase1":
         assert set(sweeper.params) == {"optimizer.lr", "model.hidden_dim", "model.t_emb_dim"}
     else:
-        assert sweeper.fix_best_of == "phase1"
+        assert sweeper.fix_best_of == "phase1-default"
         assert "schedule" in sweeper.params and "model.n_layers" in sweeper.params
+
+
+def test_each_budget_has_its_own_studies():
+    """A smoke, a default and a cluster sweep never share a study (n_trials, the pruner's
+    medians, best_of=), and phase 1b fixes the best of phase 1 at its own budget."""
+    names = set()
+    for profile in ("smoke", "default", "cluster"):
+        phase1 = _compose("hydra/sweeper=optuna", "search=phase1", f"profile={profile}")
+        phase1b = _compose("hydra/sweeper=optuna", "search=phase1b", f"profile={profile}")
+        assert profile in phase1.hydra.sweeper.study_name
+        assert phase1b.hydra.sweeper.fix_best_of == phase1.hydra.sweeper.study_name
+        names |= {phase1.hydra.sweeper.study_name, phase1b.hydra.sweeper.study_name}
+    assert len(names) == 6
 
 
 def test_phase1_search_space_parses(tmp_path):
@@ -145,7 +158,7 @@ def test_phase1_search_space_parses(tmp_path):
     lr = distributions["optimizer.lr"]
     assert isinstance(lr, optuna.distributions.FloatDistribution) and lr.log
     assert lr.low == 1e-5 and lr.high == 1e-2
-    assert distributions["model.hidden_dim"].choices == (64, 128, 256, 512)
+    assert distributions["model.hidden_dim"].choices == (32, 64, 96)
     assert fixed == {}
 
 

@@ -38,7 +38,7 @@ def test_phase1_smoke_sweep_completes_and_prunes(tmp_path):
     )
     assert process.returncode == 0, process.stdout[-3000:] + process.stderr[-3000:]
     storage = f"sqlite:///{tmp_path / 'outputs' / 'optuna_study.db'}"
-    trials = optuna.load_study(study_name="phase1", storage=storage).trials
+    trials = optuna.load_study(study_name="phase1-smoke", storage=storage).trials
     states = [t.state for t in trials]
     assert len(trials) == 6
     assert TrialState.COMPLETE in states and TrialState.PRUNED in states
