@@ -16,6 +16,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from diffexp.config_checks import validate_config
 from diffexp.errors import ConfigError
+from diffexp.security import check_hydra_config
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
@@ -99,6 +100,8 @@ def compose_validated(
         cfg = compose(config_name=config_name, overrides=overrides, return_hydra_config=with_hydra)
     except (HydraException, OmegaConfBaseException, ValueError) as error:
         raise ConfigError(describe_compose_error(error)) from error
+    if with_hydra:
+        check_hydra_config(cfg)  # Hydra's own config: only code diffexp ships
     job_cfg = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
     try:
         validate_config(job_cfg)

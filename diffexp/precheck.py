@@ -15,22 +15,40 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from hydra import initialize_config_dir
+from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.types import Override
+from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from diffexp.config import CONF_DIR, compose_checked, compose_validated, override_key
 from diffexp.config_checks import check_max_failure_rate
 from diffexp.errors import ConfigError, exit_with_user_error
+from diffexp.security import check_hydra_config
 
 MULTIRUN_FLAGS = frozenset({"-m", "--multirun"})
+# Hydra's flags that only print (the config, help, info, completions): no job runs, nothing
+# of the config is instantiated, so Hydra handles these command lines alone.
+PRINT_ONLY_FLAGS = frozenset(
+    {"--cfg", "-c", "--package", "-p", "--resolve", "--help", "-h", "--hydra-help", "--info",
+     "-i", "--shell-completion", "-sc", "--version"}
+)  # fmt: skip
 
 
 def user_overrides(argv: list[str]) -> list[str] | None:
     """The override arguments (without `-m`), or None when Hydra should handle the command
-    line alone (--cfg, --help, --info, shell completion, any other flag)."""
-    if any(arg.startswith("-") and arg not in MULTIRUN_FLAGS for arg in argv):
+    line alone (--cfg, --help, --info, shell completion). Any other flag is refused (ConfigError):
+    `--config-dir`/`--config-name` would run a config the checks never saw, and
+    `--experimental-rerun` unpickles a file."""
+    flags = [arg.split("=", 1)[0] for arg in argv if arg.startswith("-")]
+    if any(flag in PRINT_ONLY_FLAGS for flag in flags):
         return None
+    for flag in flags:
+        if flag not in MULTIRUN_FLAGS:
+            raise ConfigError(
+                f"{flag} is refused: diffexp runs its own config (conf/); "
+                "pass overrides (key=value), -m for a sweep, or --cfg job to print the config"
+            )
     return [arg for arg in argv if arg not in MULTIRUN_FLAGS]
 
 
@@ -62,10 +80,10 @@ def check_writable(folder: Path, key: str) -> None:
 
 def precheck_or_exit(argv: list[str], config_name: str = "config") -> None:
     """Check the command line; on a user error print its one line and exit 2."""
-    overrides = user_overrides(argv)
-    if overrides is None:
-        return
     try:
+        overrides = user_overrides(argv)
+        if overrides is None:
+            return
         if is_multirun(argv):
             cfg = precheck_multirun(overrides, config_name)
             folder_key = "hydra.sweep.dir"
@@ -78,6 +96,23 @@ def precheck_or_exit(argv: list[str], config_name: str = "config") -> None:
             check_writable(Path(str(output_dir)), "paths.output_dir")
     except ConfigError as error:
         exit_with_user_error(str(error))
+
+
+def check_hydra_or_exit(argv: list[str], config_name: str) -> None:
+    """For the entrypoints without a training config (verify, select_pmts): refuse a flag or
+    a `hydra.*` entry that would run code (diffexp.security); other compose errors are
+    Hydra's to report."""
+    try:
+        overrides = user_overrides(argv)
+        if overrides is None:
+            return
+        with initialize_config_dir(str(CONF_DIR)):
+            cfg = compose(config_name, overrides=overrides, return_hydra_config=True)
+        check_hydra_config(cfg)
+    except ConfigError as error:
+        exit_with_user_error(str(error))
+    except (HydraException, OmegaConfBaseException):
+        return
 
 
 # ---- a multirun: the fixed part and every search parameter's edges ------------------------

@@ -9,6 +9,7 @@ file `data.pmt_selection` reads, and <output_dir>/cramer_rao.png.
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import hydra
@@ -17,6 +18,8 @@ from omegaconf import DictConfig, OmegaConf
 from diffexp.data import DataError, simulator_from_config
 from diffexp.errors import exit_on_user_error
 from diffexp.io_utils import atomic_write_json
+from diffexp.precheck import check_hydra_or_exit
+from diffexp.security import EXECUTION_WHITELIST
 from diffexp.verification import plots
 from diffexp.verification.selection import RESOLUTION_NAMES, SelectionResult, select_pmts
 
@@ -78,11 +81,18 @@ def run(cfg: DictConfig) -> SelectionResult:
     return result
 
 
-@hydra.main(config_path="../conf", config_name="select_pmts")
+@hydra.main(
+    config_path="../conf", config_name="select_pmts", execution_whitelist=EXECUTION_WHITELIST
+)
 def main(cfg: DictConfig) -> None:
     with exit_on_user_error():
         run(cfg)
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    check_hydra_or_exit(sys.argv[1:], "select_pmts")
     main()
+
+
+if __name__ == "__main__":
+    cli()

@@ -21,6 +21,7 @@ from diffexp import runtime
 from diffexp.config_checks import validate_config
 from diffexp.errors import UserError, exit_with_user_error, user_error_line
 from diffexp.precheck import precheck_or_exit
+from diffexp.security import EXECUTION_WHITELIST
 from diffexp.training.results import TrainResult
 
 log = logging.getLogger("diffexp.train")
@@ -81,7 +82,7 @@ def _in_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
-@hydra.main(config_path="../conf", config_name="config")
+@hydra.main(config_path="../conf", config_name="config", execution_whitelist=EXECUTION_WHITELIST)
 def main(cfg: DictConfig) -> float:
     """A single run turns diffexp's user-facing errors (bad data, checkpoint, run folder,
     study, divergence, full or read-only disk) into one `diffexp: error:` line and exit 2

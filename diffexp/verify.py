@@ -16,6 +16,8 @@ from omegaconf import DictConfig
 import diffexp.runtime  # noqa: F401 - sets TensorFlow's log level before it is imported
 from diffexp import runtime
 from diffexp.errors import exit_on_user_error, exit_with_user_error
+from diffexp.precheck import check_hydra_or_exit
+from diffexp.security import EXECUTION_WHITELIST
 
 log = logging.getLogger("diffexp.verify")
 
@@ -37,7 +39,7 @@ def precheck(argv: list[str]) -> None:
         )
 
 
-@hydra.main(config_path="../conf", config_name="verify")
+@hydra.main(config_path="../conf", config_name="verify", execution_whitelist=EXECUTION_WHITELIST)
 def main(cfg: DictConfig) -> float:
     from diffexp.verification.pipeline import verify_run
 
@@ -55,6 +57,7 @@ def main(cfg: DictConfig) -> float:
 
 
 def cli() -> None:
+    check_hydra_or_exit(sys.argv[1:], "verify")
     precheck(sys.argv[1:])
     main()
 
