@@ -46,7 +46,7 @@ def _reconstruction(cfg: DictConfig, samples: ReferenceSamples, data_cfg: dict[s
         return None
     settings = OmegaConf.to_container(cfg.reconstruction, resolve=True)
     key = reconstruction_key(data_cfg, samples.reference.pmt_ids, settings)
-    cache_file = Path(cfg.paths.cache_dir) / f"reconstruction_{key}.joblib"
+    cache_file = Path(cfg.paths.cache_dir) / f"reconstruction_{key}.npz"
     return load_or_fit_reconstruction(
         samples.simulator,
         samples.reference.pmt_ids,

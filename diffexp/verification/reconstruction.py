@@ -3,7 +3,9 @@
 The closure test applies the same reconstruction to generated and to simulated events:
 if the model is right, bias and resolution agree. The reconstruction need not be good,
 only fixed, so it is a ridge regression on log charges and high-level features (seconds to
-fit, deterministic), cached under the cache directory keyed by everything that shapes it.
+fit, deterministic), cached under the cache directory keyed by everything that shapes it:
+its arrays in a `.npz` read with allow_pickle=False and its description in JSON, so a file
+someone else placed in the cache is data at worst, never code.
 """
 
 from __future__ import annotations
@@ -15,13 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 from sklearn.linear_model import Ridge
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from diffexp.data import DetectorSimulator, EventSet
+from diffexp.io_utils import atomic_write_json, read_json
 from diffexp.verification.features import energy_column, high_level_features
 
 # Bump when the reconstruction's inputs or model change, so stale caches are not reused.
@@ -102,16 +104,78 @@ def load_or_fit_reconstruction(
     alpha: float = 1.0,
 ) -> Reconstruction:
     """The cached reconstruction for this detector, fitting (and caching) it on first use."""
-    if cache_file is not None and cache_file.is_file():
-        return joblib.load(cache_file)
+    if cache_file is not None:
+        cached = load_reconstruction(cache_file)
+        if cached is not None and np.array_equal(cached.pmt_ids, pmt_ids):
+            return cached
     rng = np.random.default_rng(seed)
     conditions = simulator.sample_conditions(n_train_events, rng)
     charges = simulator.simulate(conditions, rng)[:, pmt_ids]
     training = EventSet(charges, conditions.astype(np.float32), condition_names, pmt_ids)
     reconstruction = fit_reconstruction(training, simulator.geometry.positions[pmt_ids], alpha)
     if cache_file is not None:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        temporary = cache_file.with_suffix(".tmp")
-        joblib.dump(reconstruction, temporary)
-        temporary.replace(cache_file)
+        save_reconstruction(reconstruction, cache_file)
     return reconstruction
+
+
+def _cache_paths(cache_file: Path) -> tuple[Path, Path]:
+    """(arrays .npz, description .json) of the cache named `cache_file` (any suffix)."""
+    return Path(cache_file).with_suffix(".npz"), Path(cache_file).with_suffix(".json")
+
+
+def save_reconstruction(reconstruction: Reconstruction, cache_file: Path) -> None:
+    """The fitted scaler and ridge as plain arrays, the rest as JSON; each file written to a
+    temporary name and renamed (the JSON last: it marks the cache complete)."""
+    arrays_path, description_path = _cache_paths(cache_file)
+    arrays_path.parent.mkdir(parents=True, exist_ok=True)
+    scaler, ridge = reconstruction.pipeline[0], reconstruction.pipeline[-1]
+    temporary = arrays_path.with_suffix(".tmp.npz")
+    np.savez(
+        temporary,
+        mean=scaler.mean_,
+        scale=scaler.scale_,
+        var=scaler.var_,
+        coef=ridge.coef_,
+        intercept=ridge.intercept_,
+        pmt_ids=reconstruction.pmt_ids,
+    )
+    temporary.replace(arrays_path)
+    atomic_write_json(
+        description_path,
+        {
+            "version": _RECONSTRUCTION_VERSION,
+            "model": "StandardScaler + Ridge",
+            "alpha": ridge.alpha,
+            "energy_index": reconstruction.energy_index,
+            "n_samples_seen": int(scaler.n_samples_seen_),
+        },
+    )
+
+
+def load_reconstruction(cache_file: Path) -> Reconstruction | None:
+    """The cached reconstruction, or None when the cache is missing, of another version or
+    unreadable (it is then fitted again and rewritten). Never unpickles."""
+    arrays_path, description_path = _cache_paths(cache_file)
+    try:
+        description = read_json(description_path)
+        if description.get("version") != _RECONSTRUCTION_VERSION:
+            return None
+        with np.load(arrays_path, allow_pickle=False) as stored:
+            arrays = {name: stored[name] for name in stored.files}
+        scaler = StandardScaler()
+        scaler.mean_, scaler.scale_, scaler.var_ = arrays["mean"], arrays["scale"], arrays["var"]
+        scaler.n_features_in_ = int(arrays["mean"].shape[0])
+        scaler.n_samples_seen_ = int(description["n_samples_seen"])
+        ridge = Ridge(alpha=float(description["alpha"]))
+        ridge.coef_, ridge.intercept_ = arrays["coef"], arrays["intercept"]
+        ridge.n_features_in_ = scaler.n_features_in_
+        if ridge.coef_.shape[-1] != scaler.n_features_in_:
+            return None
+        energy_index = description["energy_index"]
+        return Reconstruction(
+            make_pipeline(scaler, ridge),
+            arrays["pmt_ids"],
+            None if energy_index is None else int(energy_index),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

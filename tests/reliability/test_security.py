@@ -31,17 +31,49 @@ def _code_lines(pattern: str) -> list[str]:
     [
         r"\beval\(",
         r"\bexec\(",
-        r"import (cloud)?pickle|pickle\.loads?\(|from (cloud)?pickle",
-        r"marshal\.loads?\(",
-        r"import dill",
         r"yaml\.load\(",
         r"yaml\.unsafe_load",
-        r"torch\.load",
-        r"shelve\.open\(",
     ],
 )
 def test_no_code_from_data(pattern):
     assert [hit for hit in _code_lines(pattern) if not hit.startswith(POOL_IPC)] == []
+
+
+# Every loader that unpickles: a file anyone who can write outputs/ controls would run code.
+PICKLE_LOADERS = [
+    r"\b(import|from)\s+(cloud)?pickle\b|\b(cloud)?pickle\.(loads?|Unpickler)\b",
+    r"\b(import|from)\s+joblib\b|\bjoblib\.load\b",
+    r"\b(import|from)\s+dill\b|\bdill\.loads?\b",
+    r"\bmarshal\.loads?\(",
+    r"\b(import|from)\s+shelve\b|\bshelve\.open\(",
+    r"torch\.load",
+    r"read_pickle",
+    r"allow_pickle\s*=\s*True",
+    r"\.loads?\(.*\bUnpickler\b|\bUnpickler\(",
+]
+
+
+@pytest.mark.parametrize("pattern", PICKLE_LOADERS)
+def test_no_pickle_based_loader(pattern):
+    assert [hit for hit in _code_lines(pattern) if not hit.startswith(POOL_IPC)] == []
+
+
+def test_the_pickle_scan_finds_each_loader(tmp_path):
+    """The patterns catch every loader the issue named (a scan that cannot fail protects
+    nothing)."""
+    samples = [
+        "import joblib",
+        "model = joblib.load(path)",
+        "import pickle",
+        "pickle.loads(blob)",
+        "import cloudpickle",
+        "np.load(path, allow_pickle=True)",
+        "torch.load(path)",
+        "import dill",
+        "pd.read_pickle(path)",
+    ]
+    for sample in samples:
+        assert any(re.search(pattern, sample) for pattern in PICKLE_LOADERS), sample
 
 
 # The pool launcher hands the parent's own job payloads (Hydra config, task function) to its

@@ -92,7 +92,8 @@ def test_verify_run_writes_every_key_and_plot(tmp_path, loaded):
     for name in PLOTS.values():
         assert (tmp_path / name).stat().st_size > 5_000
     # the fixed reconstruction was cached for the next verification
-    assert len(list((tmp_path / "cache").glob("reconstruction_*.joblib"))) == 1
+    assert len(list((tmp_path / "cache").glob("reconstruction_*.npz"))) == 1
+    assert len(list((tmp_path / "cache").glob("reconstruction_*.json"))) == 1
 
 
 def test_an_untrained_model_scores_far_below_the_floor(tmp_path, loaded):
@@ -167,3 +168,45 @@ def test_sample_auc_is_the_headline_alone(tmp_path, loaded):
 
     auc = sample_auc(loaded, n_events=120, steps=4, cache_dir=tmp_path / "cache")
     assert 0.9 < auc <= 1.0  # an untrained denoiser is told apart at once
+
+
+def test_the_reconstruction_cache_is_arrays_and_json_never_a_pickle(tmp_path):
+    """The cache round-trips to the same predictions; a pickle placed where a cache is looked
+    for is never loaded (it would run code), the reconstruction is fitted again instead."""
+    import pickle
+
+    from diffexp.data import simulator_from_config
+    from diffexp.verification.reconstruction import load_or_fit_reconstruction
+
+    cfg = compose_config(tmp_path)
+    simulator = simulator_from_config(cfg.data)
+    pmt_ids = np.arange(len(simulator.geometry.positions))
+    names = ("x", "y", "z", "energy")
+    cache = tmp_path / "cache" / "reconstruction_key.joblib"
+    marker = tmp_path / "marker"
+
+    class Evil:
+        def __reduce__(self):
+            return (marker.write_text, ("ran",))
+
+    cache.parent.mkdir()
+    cache.write_bytes(pickle.dumps(Evil()))
+    cache.with_suffix(".npz").write_bytes(pickle.dumps(Evil()))
+    fitted = load_or_fit_reconstruction(simulator, pmt_ids, names, cache, 300, seed=1)
+    assert not marker.exists()
+    assert cache.with_suffix(".json").is_file()
+    loaded = load_or_fit_reconstruction(simulator, pmt_ids, names, cache, 300, seed=2)
+    events = simulator_events(simulator, pmt_ids, names)
+    positions = simulator.geometry.positions[pmt_ids]
+    np.testing.assert_array_equal(
+        loaded.predict(events, positions), fitted.predict(events, positions)
+    )
+
+
+def simulator_events(simulator, pmt_ids, names):
+    from diffexp.data import EventSet
+
+    rng = np.random.default_rng(0)
+    conditions = simulator.sample_conditions(50, rng)
+    charges = simulator.simulate(conditions, rng)[:, pmt_ids]
+    return EventSet(charges, conditions.astype(np.float32), names, pmt_ids)
