@@ -18,15 +18,23 @@ def _cluster_answers() -> bool:
     return state.returncode == 0 and state.stdout.strip().startswith(("idle", "mixed", "alloc"))
 
 
+def slurm_unavailable(reason: str) -> None:
+    """Skip, saying why; on CI (CI=true) fail instead: CI must run the SLURM test."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true needs the SLURM test, but {reason}", pytrace=False)
+    print(f"SKIP: {reason}")
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def slurm_cluster() -> None:
-    """Start (or reuse) the cluster; skip, saying why, where that is impossible."""
+    """Start (or reuse) the cluster; skip, saying why, where that is impossible (fail on CI)."""
     if _cluster_answers():
         return
     if os.geteuid() != 0:
-        reason = "SLURM tests need root to start munged/slurmctld/slurmd (bash .ci/slurm/start.sh)"
-        print(f"SKIP: {reason}")
-        pytest.skip(reason)
+        slurm_unavailable(
+            "SLURM tests need root to start munged/slurmctld/slurmd (bash .ci/slurm/start.sh)"
+        )
     started = subprocess.run(
         ["bash", str(REPO / ".ci" / "slurm" / "start.sh")],
         capture_output=True,
@@ -34,6 +42,6 @@ def slurm_cluster() -> None:
         timeout=900,
     )
     if started.returncode != 0 or not _cluster_answers():
-        reason = f"could not start SLURM: {(started.stderr or started.stdout).strip()[-300:]}"
-        print(f"SKIP: {reason}")
-        pytest.skip(reason)
+        slurm_unavailable(
+            f"could not start SLURM: {(started.stderr or started.stdout).strip()[-300:]}"
+        )
