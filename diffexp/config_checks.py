@@ -29,6 +29,11 @@ def _choice(cfg: DictConfig, key: str, allowed: tuple[str, ...]) -> None:
         raise ConfigError(f"{key}={value!r} is not allowed; use one of: {', '.join(allowed)}")
 
 
+# The options of keys read below this layer (tests/training/test_bad_input.py checks that they
+# match models.detector_prior.PRIOR_MODES and training.schedules.CYCLICAL_MODES).
+PRIOR_MODES = ("expectation", "geometry", "none")
+CYCLICAL_MODES = ("triangular", "triangular2", "exp_range")
+
 Check = tuple[str, type, Callable[[Any], bool], str]
 
 # key, type, predicate, allowed values in words
@@ -92,8 +97,13 @@ def validate_config(cfg: DictConfig) -> None:
         ("precision.policy", ("float32", "mixed_bfloat16", "mixed_float16")),
         ("validation.mode", ("fast", "naive")),
         ("diffusion.beta_schedule", ("linear", "cosine")),
+        ("model.name", ("mlp", "pmt")),
     ):
         _choice(cfg, key, allowed)
+    if cfg.model.name == "pmt":
+        _choice(cfg, "model.prior", PRIOR_MODES)
+    if cfg.schedule.name == "cyclical":
+        _choice(cfg, "schedule.mode", CYCLICAL_MODES)
     for key in ("trainer.resume", "trainer.jit_compile", "validation.jit_compile"):
         value = OmegaConf.select(cfg, key)
         if value not in (True, False, "auto", None):

@@ -8,6 +8,7 @@ import keras
 from keras import layers
 from omegaconf import DictConfig
 
+from diffexp.errors import ConfigError
 from diffexp.models.detector_prior import PriorValues
 from diffexp.models.embeddings import SinusoidalEmbedding
 
@@ -61,4 +62,4 @@ def build_denoiser(
         from diffexp.models.pmt_denoiser import build_pmt_denoiser
 
         return build_pmt_denoiser(model_cfg, n_features, n_conditions, prior, prior_from_weights)
-    raise ValueError(f"model.name={name!r} is unknown: use mlp or pmt")
+    raise ConfigError(f"model.name={name!r} is unknown: use mlp or pmt")

@@ -27,6 +27,7 @@ from keras import layers, ops
 from diffexp.data import SIMULATED_CONDITION_NAMES, EventTransform, build_geometry
 from diffexp.data.config import require, to_plain
 from diffexp.data.errors import DataError
+from diffexp.errors import ConfigError
 
 PRIOR_MODES: tuple[str, ...] = ("expectation", "geometry", "none")
 # Features per PMT that each mode adds to the denoiser's per-PMT input.
@@ -96,7 +97,7 @@ class DetectorPrior(layers.Layer):
     def __init__(self, n_pmt: int, n_conditions: int, mode: str, **kwargs) -> None:
         super().__init__(**kwargs)
         if mode not in PRIOR_MODES or mode == "none":
-            raise ValueError(f"DetectorPrior mode {mode!r}: use expectation or geometry")
+            raise ConfigError(f"DetectorPrior mode {mode!r}: use expectation or geometry")
         self.n_pmt, self.n_conditions, self.mode = int(n_pmt), int(n_conditions), mode
         constant = {"trainable": False, "initializer": "zeros"}
         self.positions = self.add_weight((n_pmt, 3), name="positions", **constant)
@@ -110,7 +111,7 @@ class DetectorPrior(layers.Layer):
 
     def set_values(self, values: PriorValues) -> None:
         if values.positions.shape != (self.n_pmt, 3):
-            raise ValueError(f"prior for {len(values.positions)} PMTs, model has {self.n_pmt}")
+            raise ConfigError(f"prior for {len(values.positions)} PMTs, model has {self.n_pmt}")
         self.positions.assign(values.positions.astype(np.float32))
         self.normals.assign(values.normals.astype(np.float32))
         self.areas.assign(values.areas.astype(np.float32))

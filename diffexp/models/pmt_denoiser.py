@@ -18,6 +18,7 @@ import keras
 from keras import layers, ops
 from omegaconf import DictConfig
 
+from diffexp.errors import ConfigError
 from diffexp.models.detector_prior import N_PRIOR_FEATURES, PRIOR_MODES, DetectorPrior, PriorValues
 from diffexp.models.embeddings import SinusoidalEmbedding
 
@@ -73,9 +74,9 @@ def build_pmt_denoiser(
     next may ask for (`prior_from_weights`, as `load_run` does)."""
     mode = str(model_cfg.prior)
     if mode not in PRIOR_MODES:
-        raise ValueError(f"model.prior={mode!r} is unknown: use one of {', '.join(PRIOR_MODES)}")
+        raise ConfigError(f"model.prior={mode!r} is unknown: use one of {', '.join(PRIOR_MODES)}")
     if N_PRIOR_FEATURES[mode] and prior is None and not prior_from_weights:
-        raise ValueError(
+        raise ConfigError(
             f"model.prior={mode} needs the detector prior of the data (simulated events): "
             "pass it, or use model.prior=none"
         )

@@ -18,13 +18,19 @@ CASES = [
     ("nosuchkey=3", "Could not override 'nosuchkey': no such key"),
     ("+model._target_=os.system", "model._target_ is refused"),
     ("optimizer.accumulation_steps=3", "must be divisible by optimizer.accumulation_steps=3"),
+    ("schedule=cyclical schedule.mode=foo", "schedule.mode='foo' is not allowed"),
+    ("model.name=foo", "model.name='foo' is not allowed; use one of: mlp, pmt"),
+    ("model=pmt model.prior=foo", "model.prior='foo' is not allowed"),
+    ("-m hydra/sweeper=optuna search=phase1 schedule=cyclical schedule.mode=foo", "schedule.mode"),
 ]
 
 
 @pytest.mark.parametrize("override,message", CASES, ids=[c[0] for c in CASES])
 def test_bad_override_fails_with_one_line_and_writes_nothing(override, message, tmp_path):
     out = tmp_path / "outputs"
-    proc = run_module("diffexp.train", override, "profile=smoke", f"paths.output_dir={out}")
+    proc = run_module(
+        "diffexp.train", *override.split(), "profile=smoke", f"paths.output_dir={out}"
+    )
     assert proc.returncode == 2
     error_lines = [line for line in proc.stderr.splitlines() if line.startswith("diffexp: error:")]
     assert len(error_lines) == 1, proc.stderr
@@ -38,3 +44,12 @@ def test_cfg_job_prints_the_composed_config():
     assert proc.returncode == 0, proc.stderr
     assert "lr: 5.0e-05" in proc.stdout
     assert "hidden_dim:" in proc.stdout and "name: cosine" in proc.stdout
+
+
+def test_the_checked_options_are_the_ones_the_code_reads():
+    from diffexp import config_checks
+    from diffexp.models.detector_prior import PRIOR_MODES
+    from diffexp.training.schedules import CYCLICAL_MODES
+
+    assert set(config_checks.PRIOR_MODES) == set(PRIOR_MODES)
+    assert set(config_checks.CYCLICAL_MODES) == set(CYCLICAL_MODES)

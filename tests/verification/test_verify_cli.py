@@ -105,3 +105,14 @@ def test_weights_that_do_not_match_the_config_are_refused(smoke_run, tmp_path):
     config.write_text(config.read_text().replace("hidden_dim: ", "hidden_dim: 1", 1))
     line = one_line_error(run_module("diffexp.verify", f"run={broken}"))
     assert str(broken) in line or "weights" in line
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "override, words",
+    [("steps=5000", ("steps=5000",)), ("sampler=euler", ("sampler='euler'", "ddim"))],
+)
+def test_impossible_sampling_settings_are_one_line(smoke_run, override, words):
+    line = one_line_error(run_module("diffexp.verify", f"run={smoke_run}", override))
+    for word in words:
+        assert word in line, line
