@@ -44,7 +44,6 @@ def train_command(ctx: BenchContext, run_dir: Path) -> list[str]:
         f"paths.output_dir={ctx.work_dir / 'overhead'}",
         f"paths.cache_dir={Path(cfg.paths.cache_dir).resolve()}",
         f"hydra.run.dir={run_dir}",
-        "runtime.log_every_steps=0",
     ]
 
 

@@ -8,6 +8,7 @@ from optuna.trial import TrialState
 
 from diffexp.names import FAIL_REASON_ATTR, PRUNER_ATTR
 from diffexp.tuning.analysis.report import analyze
+from tests.conftest import REPO
 
 MEDIAN = {"_target_": "optuna.pruners.MedianPruner", "n_startup_trials": 5, "n_warmup_steps": 3}
 X = {"x": FloatDistribution(0.0, 1.0)}
@@ -46,6 +47,23 @@ def test_too_many_pruned_asks_for_a_gentler_pruner(tmp_path):
     assert pruner["pruned_fraction"] == 0.8
     assert "hydra.sweeper.pruner.n_warmup_steps=6 (now 3)" in pruner["action"]
     assert "8 of 10" in pruner["reason"]
+    # the gentler percentile pruner must be configured gentler than the median (the shipped
+    # percentile.yaml keeps the best 25 %, stricter)
+    assert (
+        "hydra/sweeper/pruner=percentile hydra.sweeper.pruner.percentile=75.0" in (pruner["action"])
+    )
+
+
+def test_a_strict_percentile_pruner_is_told_to_keep_more(tmp_path):
+    import yaml
+
+    shipped = yaml.safe_load((REPO / "conf/hydra/sweeper/pruner/percentile.yaml").read_text())
+    states = [TrialState.COMPLETE] * 2 + [TrialState.PRUNED] * 8
+    storage = _study(tmp_path, states, shipped)
+    report = analyze("rec", storage, out_dir=tmp_path / "out", plots=False)
+    (pruner,) = _kinds(report, "pruner")
+    assert "hydra.sweeper.pruner.percentile=75.0" in pruner["action"]
+    assert "now 25 %" in pruner["action"]
 
 
 def test_nothing_pruned_without_pruner_asks_for_one(tmp_path):

@@ -294,8 +294,13 @@ def _gentler(pruner: dict[str, Any]) -> str:
             f"{_KEY}.n_warmup_steps={max(2, 2 * warmup)} (now {warmup}) or "
             f"{_KEY}.n_startup_trials={2 * startup} (now {startup})"
         )
-        if target == "MedianPruner":
-            advice += ", or hydra/sweeper/pruner=percentile (keeps the best 75 %)"
+        percentile = float(pruner.get("percentile", 50.0))  # the median keeps the best 50 %
+        if percentile < 75.0:
+            switch = "hydra/sweeper/pruner=percentile " if target == "MedianPruner" else ""
+            advice += (
+                f", or {switch}{_KEY}.percentile=75.0 (keeps trials in the best 75 %; "
+                f"now {percentile:g} %)"
+            )
         return advice
     if target in {"SuccessiveHalvingPruner", "HyperbandPruner"}:
         return f"raise {_KEY}.min_resource or lower {_KEY}.reduction_factor"
