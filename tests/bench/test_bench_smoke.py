@@ -86,10 +86,6 @@ def smoke(tmp_path_factory):
     return code, json.loads((folder / report.JSON_FILE).read_text()), folder
 
 
-def within(fig: dict, value: float, tolerance: float = 1e-9) -> bool:
-    return fig["min"] - tolerance <= value <= fig["max"] + tolerance
-
-
 @pytest.mark.slow
 def test_every_section_writes_every_key(smoke):
     code, results, folder = smoke
@@ -111,7 +107,7 @@ def test_every_section_writes_every_key(smoke):
             assert isinstance(fig["median"], float) and fig["repeats"] >= 1
             assert fig["min"] <= fig["median"] <= fig["max"]
     tuning = results["sections"]["tuning"]
-    assert tuning["available"] in (True, False)
+    assert isinstance(tuning["available"], bool)
     assert tuning["available"] or tuning["reason"]
     assert results["machine"]["cores"] >= 1 and results["machine"]["cpu"]
     assert "keras" in results["package_versions"]
@@ -139,9 +135,8 @@ def test_rates_are_positive_and_ratios_match_their_parts(smoke):
     )
     fit, eager = throughput["fit_samples_per_second"], throughput["eager_samples_per_second"]
     ours = throughput["diffexp_samples_per_second"]
-    assert within(throughput["vs_fit"], 0, 0) or (
-        ours["min"] / fit["max"] <= throughput["vs_fit"]["median"] <= ours["max"] / fit["min"]
-    )
+    assert throughput["vs_fit"]["min"] > 0
+    assert ours["min"] / fit["max"] <= throughput["vs_fit"]["median"] <= ours["max"] / fit["min"]
     assert (
         ours["min"] / eager["max"]
         <= throughput["vs_eager"]["median"]

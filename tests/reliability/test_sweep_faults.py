@@ -15,7 +15,7 @@ import pytest
 from optuna.trial import TrialState
 
 from tests.conftest import REPO, subprocess_env
-from tests.reliability.support import train_command, wait_for
+from tests.reliability.support import assert_one_line_error, train_command, wait_for
 from tests.tuning.sweep_helpers import TINY_APP
 
 
@@ -116,7 +116,8 @@ def _sweep_with(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
 )
 def test_bad_search_space_runs_no_trial(tmp_path, space):
     process = _sweep_with(tmp_path, space)
-    assert process.returncode != 0
+    assert_one_line_error(process, space.split("=", 1)[0])
+    assert process.returncode == 2
     assert not (tmp_path / "outputs" / "sweeps").exists()  # no trial folder, no study
     assert not (tmp_path / "outputs" / "optuna_study.db").exists()
 

@@ -133,8 +133,9 @@ def test_fast_validation_is_deterministic_and_uses_no_tape(make_config, tmp_path
     naive_first, naive_second = naive.validate(), naive.validate()
     assert CountingTape.created == 10  # one tape per naive batch
     assert naive_first != naive_second  # fresh random draws every call
-    # both estimate the same expected loss
-    assert abs(first - naive_first) / first < 0.5
+    # both estimate the same expected loss: the fixed draw lies within the spread of fresh ones
+    draws = np.array([naive.validate() for _ in range(20)])
+    assert abs(first - draws.mean()) < 5 * draws.std() + 1e-6, (first, draws.mean(), draws.std())
     # fixed weights -> same loss; changed weights -> different loss
     trainer.train_step()
     assert fast.validate() != first

@@ -7,16 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import CONF_DIR
-
-pytest.importorskip("tensorflow")
-
 from diffexp.config_checks import validate_config  # noqa: E402
 from diffexp.models import NoiseSchedule, build_denoiser  # noqa: E402
 from diffexp.training.diffusion_loss import DiffusionObjective  # noqa: E402
 from diffexp.training.optimizers import build_optimizer  # noqa: E402
 from diffexp.training.schedules import build_schedule  # noqa: E402
 from diffexp.training.validation import build_validator  # noqa: E402
+from tests.conftest import CONF_DIR
 
 GROUPS = [
     "model",

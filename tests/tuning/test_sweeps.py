@@ -209,3 +209,17 @@ def test_eight_parallel_trials_share_storage_without_lock_errors(run_tiny_sweep,
         + "".join(p.read_text(errors="replace") for p in tmp_path.rglob("*.err"))
     )
     assert "database is locked" not in logs
+    assert _most_in_flight(trials.values()) == 8, "the 8 slots never ran at once"
+
+
+def _most_in_flight(trials) -> int:
+    """The most trials running at one moment (from their start and completion times)."""
+    events = sorted(
+        [(t.datetime_start, 1) for t in trials] + [(t.datetime_complete, -1) for t in trials],
+        key=lambda event: (event[0], event[1]),  # an end before a start at the same instant
+    )
+    running = most = 0
+    for _, change in events:
+        running += change
+        most = max(most, running)
+    return most
