@@ -163,7 +163,11 @@ def test_own_npz_data_runs_the_distribution_components_and_skips_the_rest(tmp_pa
     assert result["sample_sizes"]["training"] == 700
     assert result["data_source"] == "npz"
     assert result["sample_sizes"]["reference"] == 120
-    assert set(result["plots"]) == {"pmt_charge_distributions", "score_components"}
+    assert set(result["plots"]) == {
+        "pmt_charge_distributions",
+        "low_charge_spectrum",
+        "score_components",
+    }
 
 
 def test_sample_auc_is_the_headline_alone(tmp_path, loaded):
