@@ -88,7 +88,8 @@ def main(cfg: DictConfig) -> float:
 
 def expand_best_of(argv: list[str]) -> list[str]:
     """`best_of=<study>`: put the study's best trial's parameters before the user's own
-    overrides (the user's win), so phase 2 trains exactly what phase 1 found."""
+    overrides (the user's win), so phase 2 trains exactly what phase 1 found. A multi-objective
+    study gives its Pareto trial best in objective `best_of_objective` (0 by default)."""
     names = [arg.split("=", 1)[1] for arg in argv if arg.startswith("best_of=")]
     if not names or names[-1] in ("null", ""):
         return argv
@@ -97,7 +98,9 @@ def expand_best_of(argv: list[str]) -> list[str]:
 
     try:
         base = compose_checked([a for a in argv if not a.startswith("-")])
-        overrides, provenance = best_trial_overrides(names[-1], str(base.paths.study_storage))
+        overrides, provenance = best_trial_overrides(
+            names[-1], str(base.paths.study_storage), base.get("best_of_objective")
+        )
     except UserError as error:
         exit_with_user_error(error)
     given = {override_key(arg) for arg in argv if "=" in arg}

@@ -4,6 +4,12 @@ The sweeper names every trial parameter by its Hydra override key ("optimizer.lr
 "model.hidden_dim", "schedule" for a group choice), so the overrides are the trial's params
 rendered as Hydra values. Fixed overrides of the sweep (stored by the sweeper as user attrs)
 are left out on purpose: they describe the phase-1 budget, which phase 2 replaces.
+
+A multi-objective study has no single best trial. The rule (PARETO_RULE): among the
+Pareto-optimal COMPLETE trials, the best in objective `objective` (default 0, the first
+direction: validation loss for `tuning.objective=both`), ties broken by the other objectives in
+their order, then by the lower trial number. `best_of_objective=<index>` picks another
+objective; the provenance records the rule, the objective and the trial's values.
 """
 
 from __future__ import annotations
@@ -14,38 +20,69 @@ from optuna.trial import TrialState
 from diffexp.config import hydra_value
 from diffexp.tuning.storage import PHASE1_COMMAND, StudyError, load_existing_study
 
-__all__ = ["StudyError", "best_trial_overrides"]
+__all__ = ["PARETO_RULE", "StudyError", "best_trial_overrides", "pareto_choice"]
+
+PARETO_RULE = "pareto_front_best_in_objective"
 
 
-def best_trial_overrides(study_name: str, storage: str) -> tuple[dict[str, str], dict]:
+def best_trial_overrides(
+    study_name: str, storage: str, objective: int | None = None
+) -> tuple[dict[str, str], dict]:
     """Return the best COMPLETE trial's params as {override key: Hydra value} and provenance.
 
-    Provenance is {"study_name", "storage", "trial_number", "value"} for `training_summary.json`.
-    Raises StudyError (one line) for an unreachable storage, an unknown study (listing the
-    existing ones) or a study without a complete trial.
+    Provenance is {"study_name", "storage", "trial_number", "value"} for `training_summary.json`;
+    a multi-objective study adds "rule", "objective" and "values" (see PARETO_RULE), "value"
+    being the chosen objective's. Raises StudyError (one line) for an unreachable storage, an
+    unknown study (listing the existing ones), a study without a complete trial, or an
+    objective index the study does not have.
     """
     study = load_existing_study(study_name, storage)
     trial = _best_complete_trial(study, storage)
-    overrides = {key: hydra_value(value) for key, value in trial.params.items()}
     provenance = {
         "study_name": study.study_name,
         "storage": storage,
         "trial_number": trial.number,
-        "value": trial.value,
+        "value": trial.value if len(study.directions) == 1 else None,
     }
+    if len(study.directions) > 1:
+        trial, index = pareto_choice(study, objective, storage)
+        provenance |= {
+            "trial_number": trial.number,
+            "value": trial.values[index],
+            "rule": PARETO_RULE,
+            "objective": index,
+            "values": list(trial.values),
+        }
+    overrides = {key: hydra_value(value) for key, value in trial.params.items()}
     return overrides, provenance
 
 
-def _best_complete_trial(study: optuna.Study, storage: str) -> optuna.trial.FrozenTrial:
-    if len(study.directions) > 1:
+def pareto_choice(
+    study: optuna.Study, objective: int | None, storage: str = ""
+) -> tuple[optuna.trial.FrozenTrial, int]:
+    """PARETO_RULE: the Pareto-optimal trial best in `objective` (default 0), ties broken by
+    the other objectives in order, then the lower trial number; returns (trial, objective)."""
+    n = len(study.directions)
+    index = 0 if objective is None else int(objective)
+    if not 0 <= index < n:
         raise StudyError(
-            f"study '{study.study_name}' in {storage} is multi-objective and has no single best "
-            "trial; pick one from `python -m diffexp.analyze` and pass its parameters as overrides"
+            f"best_of_objective={objective}: study '{study.study_name}' {storage} has {n} "
+            f"objectives; give an index from 0 to {n - 1}"
         )
+    signs = [1.0 if d == optuna.study.StudyDirection.MINIMIZE else -1.0 for d in study.directions]
+    order = [index] + [i for i in range(n) if i != index]
+
+    def key(trial: optuna.trial.FrozenTrial) -> tuple:
+        return (*(signs[i] * trial.values[i] for i in order), trial.number)
+
+    return min(study.best_trials, key=key), index
+
+
+def _best_complete_trial(study: optuna.Study, storage: str) -> optuna.trial.FrozenTrial:
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:
         raise StudyError(
             f"study '{study.study_name}' in {storage} has no COMPLETE trial yet "
             f"({len(study.trials)} trials in other states); run `{PHASE1_COMMAND}` to create one"
         )
-    return study.best_trial
+    return study.best_trial if len(study.directions) == 1 else complete[0]
