@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 from tests.conftest import REPO, subprocess_env
 
 EXAMPLES = Path(__file__).resolve().parent / "official" / "example"
+OFFICIAL_TESTS_CONF = EXAMPLES.parent / "tests_conf"  # the official tests/conf
 FOREIGN_APP = Path(__file__).resolve().parent / "foreign_app" / "app.py"
 DIFFEXP = "diffexp_optuna"
 OFFICIAL = "optuna"
