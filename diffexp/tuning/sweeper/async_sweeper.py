@@ -251,7 +251,7 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
         reason, count = reasons.most_common(1)[0] if reasons else ("unknown", 0)
         why = (
             "every trial failed"
-            if not state.stopped
+            if state.failures <= state.allowed_failures
             else f"more than hydra.sweeper.max_failure_rate={self.max_failure_rate} of {to_run} "
             "allows"
         )
