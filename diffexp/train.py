@@ -112,9 +112,15 @@ def expand_best_of(argv: list[str]) -> list[str]:
         provenance["value"],
         " ".join(study_args),
     )
+    rule = (
+        f" (Pareto front, best in objective {provenance['objective']}: values "
+        f"{provenance['values']})"
+        if "rule" in provenance
+        else ""
+    )
     print(
         f"diffexp: training the best trial #{provenance['trial_number']} of study "
-        f"{provenance['study_name']!r}: {' '.join(study_args)}",
+        f"{provenance['study_name']!r}{rule}: {' '.join(study_args)}",
         file=sys.stderr,
     )
     return study_args + [f"best_of_trial={provenance['trial_number']}"] + argv

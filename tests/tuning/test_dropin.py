@@ -186,3 +186,16 @@ def test_a_rerun_resumes_the_study(tmp_path):
             )
         )
     assert len(optuna.load_study(study_name="sphere", storage=storage).trials) == 3
+
+
+def test_best_of_on_a_two_objective_study_names_the_rule(sqlite_url, capsys):
+    """Phase 2 (`best_of=`) on a two-objective study: the Pareto trial best in objective
+    `best_of_objective`, said on stderr, its params put before the user's overrides."""
+    from diffexp.train import expand_best_of
+
+    _two_objective_study(sqlite_url)
+    args = expand_best_of(
+        ["best_of=mo", "best_of_objective=1", f"paths.study_storage={sqlite_url}"]
+    )
+    assert args[1] == "best_of_trial=1" and args[0].startswith("optimizer.lr=")
+    assert "Pareto front, best in objective 1: values [0.5, 0.1]" in capsys.readouterr().err
