@@ -57,6 +57,7 @@ _NUMERIC_CHECKS: tuple[Check, ...] = (
     ("validation.batch_size_factor", int, lambda v: v >= 1, "an integer >= 1"),
     ("data.val_fraction", float, lambda v: 0 < v < 1, "a number in (0, 1)"),
     ("runtime.threads", int, lambda v: v >= 1, "an integer >= 1 or null"),
+    ("tuning.sample_auc_events", int, lambda v: v >= 40, "an integer >= 40"),
 )
 
 
@@ -92,6 +93,7 @@ def validate_config(cfg: DictConfig) -> None:
         ("precision.policy", ("float32", "mixed_bfloat16", "mixed_float16")),
         ("validation.mode", ("fast", "naive")),
         ("diffusion.beta_schedule", ("linear", "cosine")),
+        ("tuning.objective", ("val_loss", "sample_auc", "both")),
     ):
         _choice(cfg, key, allowed)
     for key in ("trainer.resume", "trainer.jit_compile", "validation.jit_compile"):

@@ -9,6 +9,7 @@ import gc
 import logging
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import hydra
@@ -55,10 +56,36 @@ def _job(cfg: DictConfig) -> float:
     from diffexp.tuning.trial.job import TrialJob
 
     objective = TrialJob.from_config(cfg, run_dir).run(
-        lambda reporter: train(cfg, run_dir, reporter)
+        lambda reporter: train(cfg, run_dir, reporter), objective_of(cfg, run_dir)
     )
-    if not math.isfinite(objective):
+    values = objective if isinstance(objective, list) else [objective]
+    if not all(math.isfinite(value) for value in values):
         log.warning("objective is not finite: %s", objective)
+    return objective
+
+
+def objective_of(cfg: DictConfig, run_dir: Path) -> Callable[[TrainResult], float | list[float]]:
+    """`tuning.objective`: the validation loss, the sample quality of the finished run (the
+    physics verification's classifier AUC on `tuning.sample_auc_events` generated events, so a
+    search can rank by what phase 3 measures), or both for a two-objective study."""
+    kind = str(cfg.tuning.objective)
+
+    def objective(result: TrainResult) -> float | list[float]:
+        if kind == "val_loss":
+            return float(result.best_val_loss)
+        from diffexp.models.loading import load_run
+        from diffexp.verification.pipeline import sample_auc
+
+        auc = sample_auc(
+            load_run(run_dir),
+            n_events=int(cfg.tuning.sample_auc_events),
+            cache_dir=cfg.paths.cache_dir,
+        )
+        log.info(
+            "sample quality: classifier AUC %.3f on %d events", auc, cfg.tuning.sample_auc_events
+        )
+        return auc if kind == "sample_auc" else [float(result.best_val_loss), auc]
+
     return objective
 
 

@@ -9,7 +9,7 @@ from keras import layers
 from omegaconf import DictConfig
 
 from diffexp.models.detector_prior import PriorValues
-from diffexp.models.embeddings import SinusoidalEmbedding
+from diffexp.models.embeddings import denoiser_inputs, event_context
 
 
 def _residual_block(h, context, hidden_dim: int, activation: str, dropout: float, index: int):
@@ -27,14 +27,8 @@ def build_mlp_denoiser(model_cfg: DictConfig, n_features: int, n_conditions: int
     a mixed-precision policy, so the loss is computed in float32)."""
     hidden_dim = int(model_cfg.hidden_dim)
     activation = str(model_cfg.activation)
-    x_in = keras.Input((n_features,), name="x_t")
-    t_in = keras.Input((), dtype="int32", name="t")
-    c_in = keras.Input((n_conditions,), name="conditions")
-
-    t_emb = SinusoidalEmbedding(int(model_cfg.t_emb_dim), name="time_embedding")(t_in)
-    context = layers.Concatenate(name="context_concat")([t_emb, c_in])
-    context = layers.Dense(hidden_dim, activation=activation, name="context_dense1")(context)
-    context = layers.Dense(hidden_dim, activation=activation, name="context_dense2")(context)
+    x_in, t_in, c_in = denoiser_inputs(n_features, n_conditions)
+    context = event_context(t_in, c_in, int(model_cfg.t_emb_dim), hidden_dim, activation)
 
     h = layers.Dense(hidden_dim, name="input_projection")(x_in)
     for index in range(int(model_cfg.n_layers)):

@@ -1,5 +1,6 @@
-"""The sinusoidal diffusion-time embedding of the Transformer/DDPM papers, shared by the
-denoisers."""
+"""What both denoisers share: their inputs, the sinusoidal diffusion-time embedding of the
+Transformer/DDPM papers, and the event context built from it and the conditions. The layer
+names are part of the weights files, so they stay as they are."""
 
 from __future__ import annotations
 
@@ -30,3 +31,19 @@ class SinusoidalEmbedding(layers.Layer):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "dim": self.dim, "max_period": self.max_period}
+
+
+def denoiser_inputs(n_features: int, n_conditions: int):
+    """The Keras inputs every denoiser takes: [x_t [B, n_features], t [B], conditions [B, k]]."""
+    x_in = keras.Input((n_features,), name="x_t")
+    t_in = keras.Input((), dtype="int32", name="t")
+    c_in = keras.Input((n_conditions,), name="conditions")
+    return x_in, t_in, c_in
+
+
+def event_context(t_in, c_in, t_emb_dim: int, hidden_dim: int, activation: str):
+    """[B, hidden_dim]: diffusion time and conditions through two dense layers."""
+    t_emb = SinusoidalEmbedding(t_emb_dim, name="time_embedding")(t_in)
+    context = layers.Concatenate(name="context_concat")([t_emb, c_in])
+    context = layers.Dense(hidden_dim, activation=activation, name="context_dense1")(context)
+    return layers.Dense(hidden_dim, activation=activation, name="context_dense2")(context)

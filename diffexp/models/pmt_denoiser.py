@@ -19,7 +19,7 @@ from keras import layers, ops
 from omegaconf import DictConfig
 
 from diffexp.models.detector_prior import N_PRIOR_FEATURES, PRIOR_MODES, DetectorPrior, PriorValues
-from diffexp.models.embeddings import SinusoidalEmbedding
+from diffexp.models.embeddings import denoiser_inputs, event_context
 
 
 @keras.saving.register_keras_serializable(package="diffexp")
@@ -80,14 +80,8 @@ def build_pmt_denoiser(
             "pass it, or use model.prior=none"
         )
     hidden_dim, activation = int(model_cfg.hidden_dim), str(model_cfg.activation)
-    x_in = keras.Input((n_pmt,), name="x_t")
-    t_in = keras.Input((), dtype="int32", name="t")
-    c_in = keras.Input((n_conditions,), name="conditions")
-
-    t_emb = SinusoidalEmbedding(int(model_cfg.t_emb_dim), name="time_embedding")(t_in)
-    context = layers.Concatenate(name="context_concat")([t_emb, c_in])
-    context = layers.Dense(hidden_dim, activation=activation, name="context_dense1")(context)
-    context = layers.Dense(hidden_dim, activation=activation, name="context_dense2")(context)
+    x_in, t_in, c_in = denoiser_inputs(n_pmt, n_conditions)
+    context = event_context(t_in, c_in, int(model_cfg.t_emb_dim), hidden_dim, activation)
 
     per_pmt = [
         ops.expand_dims(x_in, -1),

@@ -96,7 +96,14 @@ def write_plots(
         written["total_charge_vs_energy"] = plots.total_charge_vs_energy(
             reference, events, run_dir / "total_charge_vs_energy.png"
         )
+    written["low_charge_spectrum"] = plots.low_charge_spectrum(
+        reference, events, run_dir / "low_charge_spectrum.png"
+    )
     if samples.simulator is not None:
+        expected = samples.simulator.expected_pe(reference.conditions)[:, reference.pmt_ids]
+        written["pulls_per_pmt"] = plots.pulls_per_pmt(
+            reference, events, expected, run_dir / "pulls_per_pmt.png"
+        )
         condition = reference.conditions[:1]
         repeated = np.repeat(condition, int(cfg.hit_map_draws), axis=0)
         draws = _generate(cfg, loaded, samples, repeated).events.charges

@@ -47,6 +47,48 @@ def pmt_charge_distributions(
     return _save(figure, path)
 
 
+def low_charge_spectrum(simulated: EventSet, generated: EventSet, path: Path) -> Path:
+    """Hit charges below 3 PE, all PMTs together: the threshold edge, the single-PE peak
+    and the valley to two PE, where a generator's no-hit spike or smearing shows first."""
+    figure, ax = plt.subplots(figsize=(6.0, 3.6))
+    edges = np.linspace(0.0, 3.0, 61)
+    for events, label in ((simulated, "simulated"), (generated, "generated")):
+        charges = events.charges[(events.charges > 0) & (events.charges < 3.0)]
+        ax.hist(
+            charges,
+            edges,
+            histtype="step",
+            label=label,
+            weights=np.full(charges.size, 1.0 / events.n_events),
+        )
+    ax.set_xlabel("hit charge [PE]")
+    ax.set_ylabel("hits per event per bin")
+    ax.set_title("low-charge spectrum (all PMTs)")
+    ax.legend()
+    return _save(figure, path)
+
+
+def pulls_per_pmt(
+    simulated: EventSet, generated: EventSet, expected: np.ndarray, path: Path
+) -> Path:
+    """Per PMT, the mean and the spread of the pull (charge - expected) / sqrt(expected):
+    a generator that misses a PMT's mean shows as a mean off the simulation's, one with
+    too much or too little scatter as a spread off it (Poisson + single-PE smearing)."""
+    figure, axes = plt.subplots(2, 1, figsize=(8.0, 5.0), sharex=True)
+    columns = np.arange(simulated.n_pmt)
+    scale = np.sqrt(np.maximum(expected, 1e-3))
+    for events, label in ((simulated, "simulated"), (generated, "generated")):
+        pulls = (events.charges - expected) / scale
+        axes[0].plot(columns, pulls.mean(axis=0), ".", ms=4, label=label)
+        axes[1].plot(columns, pulls.std(axis=0), ".", ms=4, label=label)
+    axes[0].set_ylabel("mean pull")
+    axes[1].set_ylabel("pull spread")
+    axes[1].set_xlabel("charge column (PMT)")
+    axes[0].legend(fontsize=8)
+    axes[0].set_title("pulls against the simulator's expectation, per PMT")
+    return _save(figure, path)
+
+
 def total_charge_vs_energy(simulated: EventSet, generated: EventSet, path: Path) -> Path:
     """Total charge against the energy condition: the calorimetric response and its spread."""
     index = energy_column(simulated)

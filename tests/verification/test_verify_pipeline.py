@@ -17,6 +17,8 @@ from tests.conftest import CONF_DIR, compose_config
 PLOTS = {
     "pmt_charge_distributions": "pmt_charge_distributions.png",
     "total_charge_vs_energy": "total_charge_vs_energy.png",
+    "low_charge_spectrum": "low_charge_spectrum.png",
+    "pulls_per_pmt": "pulls_per_pmt.png",
     "hit_maps": "hit_maps.png",
     "score_components": "score_components.png",
 }
@@ -41,6 +43,7 @@ def verify_config(run_dir, cache_dir, *overrides):
 def tiny_run(tmp_path, overrides=()):
     """A LoadedRun-like bundle: the smoke config, an untrained small denoiser."""
     from diffexp.models import NoiseSchedule, build_denoiser
+    from diffexp.training.preparation import model_prior
 
     cfg = compose_config(
         tmp_path, ["model.hidden_dim=16", "model.n_layers=1", "diffusion.n_steps=20", *overrides]
@@ -50,7 +53,8 @@ def tiny_run(tmp_path, overrides=()):
     else:
         events = load_events(cfg.data, cache_dir=None)
     transform = EventTransform.fit(events)
-    model = build_denoiser(cfg.model, events.n_pmt, events.n_conditions)
+    prior = model_prior(cfg, transform, events.pmt_ids)
+    model = build_denoiser(cfg.model, events.n_pmt, events.n_conditions, prior)
     schedule = NoiseSchedule.from_config(cfg.diffusion)
     return SimpleNamespace(
         cfg=cfg, model=model, schedule=schedule, transform=transform, run_dir=tmp_path
@@ -85,7 +89,7 @@ def test_verify_run_writes_every_key_and_plot(tmp_path, loaded):
         "bad_reference": 120,
         "training": round(0.9 * loaded.cfg.data.n_events),  # the run's training split
     }
-    assert (written["sampler"], written["steps"], written["eta"]) == ("ddim", 4, 0.0)
+    assert (written["sampler"], written["steps"], written["eta"]) == ("ddim", 4, 0.3)
     assert written["generation"]["events"] == 120
     assert written["generation"]["events_per_second"] > 0
     assert written["plots"] == PLOTS
@@ -159,7 +163,11 @@ def test_own_npz_data_runs_the_distribution_components_and_skips_the_rest(tmp_pa
     assert result["sample_sizes"]["training"] == 700
     assert result["data_source"] == "npz"
     assert result["sample_sizes"]["reference"] == 120
-    assert set(result["plots"]) == {"pmt_charge_distributions", "score_components"}
+    assert set(result["plots"]) == {
+        "pmt_charge_distributions",
+        "low_charge_spectrum",
+        "score_components",
+    }
 
 
 def test_sample_auc_is_the_headline_alone(tmp_path, loaded):

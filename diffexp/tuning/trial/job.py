@@ -47,6 +47,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# What a finished job tells its study: one value, or one per direction of a multi-objective
+# study (`tuning.objective=both`).
+Objective = float | list[float]
+ObjectiveFn = Callable[[TrainResult], Objective]
+
+
+def best_val_loss(result: TrainResult) -> float:
+    """The default objective: the best validation loss of the run."""
+    return float(result.best_val_loss)
+
 
 @dataclass
 class TrialJob:
@@ -72,13 +82,21 @@ class TrialJob:
             )
         return cls(Path(run_dir), str(study_name), str(storage), int(number))
 
-    def run(self, train_fn: Callable[[Reporter | None], TrainResult]) -> float:
-        """Train and return the objective (best validation loss; last reported if pruned)."""
+    def run(
+        self,
+        train_fn: Callable[[Reporter | None], TrainResult],
+        objective_fn: ObjectiveFn = best_val_loss,
+    ) -> Objective:
+        """Train and return the objective: `objective_fn` of the finished training (by
+        default the best validation loss; several values for a multi-objective study), or
+        the last reported validation loss if the trial was pruned."""
         if self.trial_number is None:
-            return float(train_fn(None).best_val_loss)
-        return self._run_trial(train_fn)
+            return objective_fn(train_fn(None))
+        return self._run_trial(train_fn, objective_fn)
 
-    def _run_trial(self, train_fn: Callable[[Reporter | None], TrainResult]) -> float:
+    def _run_trial(
+        self, train_fn: Callable[[Reporter | None], TrainResult], objective_fn: ObjectiveFn
+    ) -> Objective:
         import optuna
 
         from diffexp.tuning.storage import retry_on_lock
@@ -103,9 +121,18 @@ class TrialJob:
             reason = f"diverged: best_val_loss is {value}"
             self._failed(study, reporter, reason, time.monotonic() - started)
             raise DivergedError(result.best_epoch, 0, value)
-        retry_on_lock(lambda: study.tell(self.trial_number, value))
-        self._write(study, reporter, "COMPLETE", _result_fields(result))
-        return value
+        try:
+            objective = objective_fn(result)
+        except Exception as exc:
+            reason = f"objective: {type(exc).__name__}: {_first_line(exc)}"
+            self._failed(study, reporter, reason, time.monotonic() - started)
+            raise
+        retry_on_lock(lambda: study.tell(self.trial_number, objective))
+        fields = _result_fields(result)
+        if isinstance(objective, list) or objective != value:
+            fields["objective"] = objective
+        self._write(study, reporter, "COMPLETE", fields)
+        return objective
 
     def _load_trial(self) -> tuple[optuna.Study, optuna.Trial]:
         import optuna

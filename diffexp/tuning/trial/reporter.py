@@ -31,6 +31,11 @@ class TrialReporter:
 
     def __init__(self, trial: optuna.Trial) -> None:
         self.trial = trial
+        # Optuna defines intermediate values and pruning for one objective only: a trial of a
+        # multi-objective study (tuning.objective=both) keeps its epochs here and is never pruned.
+        self.prunable = len(trial.study.directions) == 1
+        if not self.prunable:
+            log.info("trial %d: several objectives, epochs not reported, no pruning", trial.number)
         self.last_epoch: int | None = None
         self.last_value: float | None = None
         self.pruned_at_epoch: int | None = None
@@ -45,9 +50,11 @@ class TrialReporter:
             # compare it with other trials' losses.
             log.warning("trial %d: epoch %d value %s not reported", self.trial.number, epoch, value)
             return
-        retry_on_lock(lambda: self.trial.report(value, epoch))
         self.last_epoch, self.last_value = epoch, value
         self.values[epoch] = value
+        if not self.prunable:
+            return
+        retry_on_lock(lambda: self.trial.report(value, epoch))
         if retry_on_lock(self.trial.should_prune):
             self.pruned_at_epoch = epoch
             raise optuna.TrialPruned(
