@@ -43,8 +43,6 @@ class TrialReporter:
 
     def report(self, epoch: int, value: float) -> None:
         value = float(value)
-        if len(self.trial.study.directions) > 1:
-            return  # Optuna defines neither report nor pruning for several objectives
         if not math.isfinite(value):
             # A NaN/inf loss is the trainer's to raise (DivergedError); the pruner must not
             # compare it with other trials' losses.
