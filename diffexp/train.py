@@ -53,7 +53,8 @@ def best_of_provenance(cfg: DictConfig) -> dict | None:
     from diffexp.tuning.analysis.best_trial import trial_overrides
 
     storage = str(cfg.paths.study_storage)
-    return trial_overrides(str(cfg.best_of), storage, int(cfg.best_of_trial))[1]
+    objective = cfg.get("best_of_objective")
+    return trial_overrides(str(cfg.best_of), storage, int(cfg.best_of_trial), objective)[1]
 
 
 def lr_range_test(cfg: DictConfig, run_dir: Path) -> float:
@@ -131,7 +132,8 @@ def main(cfg: DictConfig) -> float:
 
 def expand_best_of(argv: list[str]) -> list[str]:
     """`best_of=<study>`: put the study's best trial's parameters before the user's own
-    overrides (the user's win), so phase 2 trains exactly what phase 1 found."""
+    overrides (the user's win), so phase 2 trains exactly what phase 1 found. A multi-objective
+    study gives its Pareto trial best in objective `best_of_objective` (0 by default)."""
     names = [arg.split("=", 1)[1] for arg in argv if arg.startswith("best_of=")]
     if not names or names[-1] in ("null", ""):
         return argv
@@ -140,7 +142,9 @@ def expand_best_of(argv: list[str]) -> list[str]:
 
     try:
         base = compose_checked([a for a in argv if not a.startswith("-")])
-        overrides, provenance = best_trial_overrides(names[-1], str(base.paths.study_storage))
+        overrides, provenance = best_trial_overrides(
+            names[-1], str(base.paths.study_storage), base.get("best_of_objective")
+        )
     except UserError as error:
         exit_with_user_error(error)
     given = {override_key(arg) for arg in argv if "=" in arg}
@@ -152,9 +156,15 @@ def expand_best_of(argv: list[str]) -> list[str]:
         provenance["value"],
         " ".join(study_args),
     )
+    rule = (
+        f" (Pareto front, best in objective {provenance['objective']}: values "
+        f"{provenance['values']})"
+        if "rule" in provenance
+        else ""
+    )
     print(
         f"diffexp: training the best trial #{provenance['trial_number']} of study "
-        f"{provenance['study_name']!r}: {' '.join(study_args)}",
+        f"{provenance['study_name']!r}{rule}: {' '.join(study_args)}",
         file=sys.stderr,
     )
     return study_args + [f"best_of_trial={provenance['trial_number']}"] + argv

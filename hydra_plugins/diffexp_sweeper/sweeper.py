@@ -1,8 +1,9 @@
 """Hydra entry point of diffexp's Optuna sweeper (registered in pyproject.toml).
 
-Same config as the official hydra-optuna-sweeper 1.4.0rc3 (`sampler`, `direction`, `storage`,
-`study_name`, `n_trials`, `n_jobs`, `max_failure_rate`, `params`, `custom_search_space`) plus
-`pruner`, `cap_n_jobs_to_cores` and `fix_best_of`; the logic lives in
+Same config and constructor as the official hydra-optuna-sweeper 1.4.0rc3 (`sampler`,
+`direction`, `storage`, `study_name`, `n_trials`, `n_jobs`, `max_failure_rate`,
+`custom_search_space`, `params`, in that order) plus `pruner`, `cap_n_jobs_to_cores` and
+`fix_best_of`; the logic lives in
 `diffexp.tuning.sweeper.async_sweeper`, imported lazily so Hydra's plugin scan stays fast.
 
 This class is where Hydra calls into diffexp during a multirun, and Hydra prints a traceback
@@ -36,8 +37,8 @@ class DiffexpOptunaSweeper(Sweeper):
         n_trials: int,
         n_jobs: int,
         max_failure_rate: float,
-        params: DictConfig | None,
         custom_search_space: str | None = None,
+        params: DictConfig | None = None,
         pruner: Any | None = None,
         cap_n_jobs_to_cores: bool = True,
         fix_best_of: str | None = None,

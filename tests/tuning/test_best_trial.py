@@ -65,7 +65,7 @@ def test_returns_exactly_the_best_trial_params_and_provenance(storage):
         "storage": storage,
         "trial_number": 1,
         "value": 0.12,
-        "values": [
+        "parameters": [
             {"key": key, "value": value, "from": "searched in study phase1 trial 1"}
             for key, value in overrides.items()
         ],
@@ -168,7 +168,7 @@ def test_a_staged_study_gives_the_whole_configuration_of_its_trial(tmp_path):
         "model.hidden_dim": "96",
         "model.t_emb_dim": "64",
     }
-    sources = {row["key"]: row["from"] for row in provenance["values"]}
+    sources = {row["key"]: row["from"] for row in provenance["parameters"]}
     assert sources["model.n_layers"] == "searched in study phase1b trial 0"
     assert sources["optimizer.lr"] == "fixed from study phase1 trial 7 (phase1b trial 0)"
 
@@ -196,6 +196,6 @@ def test_phase_two_from_a_staged_study_trains_its_whole_configuration(tmp_path):
     assert hyper["optimizer"]["lr"] == pytest.approx(0.00037)
     assert (hyper["model"]["hidden_dim"], hyper["model"]["t_emb_dim"]) == (96, 64)
     assert hyper["model"]["n_layers"] == 4
-    sources = {row["key"]: row["from"] for row in summary["best_of"]["values"]}
+    sources = {row["key"]: row["from"] for row in summary["best_of"]["parameters"]}
     assert sources["model.hidden_dim"].startswith("fixed from study phase1 trial 7")
     assert sources["schedule"] == "searched in study phase1b trial 0"

@@ -162,10 +162,13 @@ def test_phase1_search_space_parses(tmp_path):
     assert fixed == {}
 
 
-def test_empty_search_space_is_refused(tmp_path):
+def test_empty_search_space_runs_the_fixed_config(caplog):
+    """Issue 13 item 5: as the official sweeper, no params means every trial runs as given."""
     impl = sweeper_impl()
-    with pytest.raises(ValueError, match="empty search space"):
-        impl._search_space(["a=1"])
+    with caplog.at_level("INFO"):
+        distributions, fixed, _ = impl._search_space(["a=1"])
+    assert distributions == {} and fixed == {"a": "1"}
+    assert "empty search space" in caplog.text
 
 
 def _phase1_study(url: str) -> None:

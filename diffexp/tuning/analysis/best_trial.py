@@ -7,6 +7,12 @@ from an earlier study: the sweeper keeps each as a trial user attr (an override 
 records in the study's `fixed_from` which keys those are; they are part of the trial's
 configuration and come along. The other fixed overrides of a sweep (the profile, epochs) are
 left out on purpose: they describe the phase-1 budget, which phase 2 replaces.
+
+A multi-objective study has no single best trial. The rule (PARETO_RULE): among the
+Pareto-optimal COMPLETE trials, the best in objective `objective` (default 0, the first
+direction: validation loss for `tuning.objective=both`), ties broken by the other objectives in
+their order, then by the lower trial number. `best_of_objective=<index>` picks another
+objective; the provenance records the rule, the objective and the trial's values.
 """
 
 from __future__ import annotations
@@ -18,37 +24,50 @@ from diffexp.config import hydra_value
 from diffexp.names import FIXED_FROM_ATTR
 from diffexp.tuning.storage import PHASE1_COMMAND, StudyError, load_existing_study
 
-__all__ = ["StudyError", "best_trial_overrides", "trial_overrides"]
+__all__ = ["PARETO_RULE", "StudyError", "best_trial_overrides", "pareto_choice", "trial_overrides"]
+
+PARETO_RULE = "pareto_front_best_in_objective"
 
 
-def best_trial_overrides(study_name: str, storage: str) -> tuple[dict[str, str], dict]:
+def best_trial_overrides(
+    study_name: str, storage: str, objective: int | None = None
+) -> tuple[dict[str, str], dict]:
     """Return the best COMPLETE trial's configuration as {override key: Hydra value} and its
-    provenance (`trial_overrides`).
+    provenance (`trial_overrides`); a multi-objective study's trial is the PARETO_RULE's.
 
     Raises StudyError (one line) for an unreachable storage, an unknown study (listing the
-    existing ones) or a study without a complete trial.
+    existing ones), a study without a complete trial, or an objective index the study does
+    not have.
     """
     study = load_existing_study(study_name, storage)
-    return _overrides_of(study, _best_complete_trial(study, storage), storage)
+    trial = _best_complete_trial(study, storage)
+    index = None
+    if len(study.directions) > 1:
+        trial, index = pareto_choice(study, objective, storage)
+    return _overrides_of(study, trial, storage, index)
 
 
-def trial_overrides(study_name: str, storage: str, number: int) -> tuple[dict[str, str], dict]:
-    """Trial `number` of the study as {override key: Hydra value}, and its provenance
-    {"study_name", "storage", "trial_number", "value", "values"} for `training_summary.json`;
-    "values" lists each key, its value and where it came from (searched in this study, or
-    fixed from the study a staged search read)."""
+def trial_overrides(
+    study_name: str, storage: str, number: int, objective: int | None = None
+) -> tuple[dict[str, str], dict]:
+    """Trial `number` of the study as {override key: Hydra value}, and its provenance for
+    `training_summary.json`: {"study_name", "storage", "trial_number", "value", "parameters"};
+    "parameters" lists each key, its value and where it came from (searched in this study, or
+    fixed from the study a staged search read). A multi-objective study adds "rule",
+    "objective" and "values" (see PARETO_RULE), "value" being the chosen objective's."""
     study = load_existing_study(study_name, storage)
     trials = [t for t in study.get_trials(deepcopy=False) if t.number == number]
     if not trials:
         raise StudyError(f"study '{study_name}' in {storage} has no trial {number}")
-    return _overrides_of(study, trials[0], storage)
+    index = None if len(study.directions) == 1 else (0 if objective is None else int(objective))
+    return _overrides_of(study, trials[0], storage, index)
 
 
 def _overrides_of(
-    study: optuna.Study, trial: optuna.trial.FrozenTrial, storage: str
+    study: optuna.Study, trial: optuna.trial.FrozenTrial, storage: str, index: int | None
 ) -> tuple[dict[str, str], dict]:
     here = f"study {study.study_name} trial {trial.number}"
-    values = [
+    parameters = [
         {"key": key, "value": hydra_value(value), "from": f"searched in {here}"}
         for key, value in trial.params.items()
     ]
@@ -59,27 +78,45 @@ def _overrides_of(
     )
     for key in fixed_from.get("overrides", {}):
         if key in trial.user_attrs and key not in trial.params:
-            values.append({"key": key, "value": str(trial.user_attrs[key]), "from": origin})
+            parameters.append({"key": key, "value": str(trial.user_attrs[key]), "from": origin})
     provenance = {
         "study_name": study.study_name,
         "storage": storage,
         "trial_number": trial.number,
-        "value": trial.value,
-        "values": values,
+        "value": trial.value if index is None else trial.values[index],
+        "parameters": parameters,
     }
-    return {row["key"]: row["value"] for row in values}, provenance
+    if index is not None:
+        provenance |= {"rule": PARETO_RULE, "objective": index, "values": list(trial.values)}
+    return {row["key"]: row["value"] for row in parameters}, provenance
+
+
+def pareto_choice(
+    study: optuna.Study, objective: int | None, storage: str = ""
+) -> tuple[optuna.trial.FrozenTrial, int]:
+    """PARETO_RULE: the Pareto-optimal trial best in `objective` (default 0), ties broken by
+    the other objectives in order, then the lower trial number; returns (trial, objective)."""
+    n = len(study.directions)
+    index = 0 if objective is None else int(objective)
+    if not 0 <= index < n:
+        raise StudyError(
+            f"best_of_objective={objective}: study '{study.study_name}' {storage} has {n} "
+            f"objectives; give an index from 0 to {n - 1}"
+        )
+    signs = [1.0 if d == optuna.study.StudyDirection.MINIMIZE else -1.0 for d in study.directions]
+    order = [index] + [i for i in range(n) if i != index]
+
+    def key(trial: optuna.trial.FrozenTrial) -> tuple:
+        return (*(signs[i] * trial.values[i] for i in order), trial.number)
+
+    return min(study.best_trials, key=key), index
 
 
 def _best_complete_trial(study: optuna.Study, storage: str) -> optuna.trial.FrozenTrial:
-    if len(study.directions) > 1:
-        raise StudyError(
-            f"study '{study.study_name}' in {storage} is multi-objective and has no single best "
-            "trial; pick one from `python -m diffexp.analyze` and pass its parameters as overrides"
-        )
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:
         raise StudyError(
             f"study '{study.study_name}' in {storage} has no COMPLETE trial yet "
             f"({len(study.trials)} trials in other states); run `{PHASE1_COMMAND}` to create one"
         )
-    return study.best_trial
+    return study.best_trial if len(study.directions) == 1 else complete[0]

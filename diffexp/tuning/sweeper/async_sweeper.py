@@ -6,6 +6,13 @@ alone (`launcher.launch([overrides])`, which the submitit launchers support from
 threads) and asks the next the moment it ends, so no trial waits for a batch. Each trial's
 overrides carry `tuning.study_name`, `tuning.storage` and `tuning.trial_number`, so the job
 (`diffexp.tuning.trial.job.TrialJob`) reports every epoch to its trial and can be pruned.
+An app without a `tuning` node (any Hydra app) gets the same three as environment variables
+instead (`hydra.job.env_set`), read by `diffexp.tuning.sweeper.app.trial_reporter`.
+
+A drop-in for the official sweeper: `storage: null` puts the study in a SQLite file in the
+sweep folder (trial jobs need a storage they can open); several directions take a sequence
+of values per trial, with pruning off; an exhausted grid ends the sweep cleanly; an empty
+search space runs the fixed config.
 
 The job records its own final state; the sweeper only finishes trials a job could not: a
 task that returned a value without telling the storage (COMPLETE), or a job that died or
@@ -32,12 +39,12 @@ from typing import Any, Literal, cast
 import optuna
 from hydra.core.utils import JobStatus
 from hydra_plugins.hydra_optuna_sweeper._impl import OptunaSweeperImpl
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
 from diffexp.config import hydra_value, override_key
-from diffexp.errors import ConfigError, UserError
+from diffexp.errors import UserError
 from diffexp.names import (
     FAIL_REASON_ATTR,
     FIXED_FROM_ATTR,
@@ -50,6 +57,7 @@ from diffexp.names import (
 from diffexp.tuning.analysis.best_trial import best_trial_overrides
 from diffexp.tuning.pruners import build_pruner, pruner_config_to_dict
 from diffexp.tuning.storage import create_storage, retry_on_lock, shown_url, storage_kind
+from diffexp.tuning.sweeper.app import TRIAL_ENV
 from diffexp.tuning.sweeper.resources import launcher_kind, set_trial_threads, slots_for
 from diffexp.tuning.sweeper.search_space import distributions_from_overrides, param_lines
 from diffexp.tuning.sweeper.summary import build_summary, format_summary, write_results
@@ -57,6 +65,9 @@ from diffexp.tuning.sweeper.summary import build_summary, format_summary, write_
 log = logging.getLogger(__name__)
 
 STALE_REASON = "left RUNNING by a sweep that stopped before the trial ended"
+DEFAULT_STUDY_FILE = "optuna_study.db"  # in the sweep folder, when hydra.sweeper.storage is null
+NO_PRUNER = {"_target_": "optuna.pruners.NopPruner"}
+_GRID_STOP = "`Study.stop` is supposed to be invoked"  # GridSampler, grid exhausted
 
 
 class SweepStoppedError(UserError, ValueError):
@@ -117,10 +128,9 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
             self.n_trials = min(self.n_trials, n_grid)
             log.info("n_trials=%d: the grid has %d points", self.n_trials, n_grid)
         if not distributions and self.custom_search_space_extender is None:
-            raise ConfigError(
-                "empty search space: hydra.sweeper.params has no interval/choice/range; "
-                "pick one with search=phase1 or add e.g. hydra.sweeper.params.optimizer.lr="
-                "'tag(log, interval(1e-5, 1e-2))'"
+            log.info(
+                "empty search space (no interval/choice/range in hydra.sweeper.params): every "
+                "trial runs the fixed config"
             )
         return distributions, fixed_params, fixed_overrides
 
@@ -142,14 +152,29 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
 
     # ---- study --------------------------------------------------------------------------
 
+    def _storage_url(self) -> str:
+        """The storage URL, absolute; `storage: null` (the official default, in memory) becomes
+        a SQLite file in the sweep folder, which every trial job can open."""
+        if self.storage:
+            return _absolute_storage_url(str(self.storage))
+        path = Path(str(self.config.hydra.sweep.dir)).resolve() / DEFAULT_STUDY_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        log.info(
+            "hydra.sweeper.storage is null: the study is kept in %s (trial jobs report to it)",
+            path,
+        )
+        return f"sqlite:///{path}"
+
     def _open_study(self) -> tuple[optuna.Study, BaseStorage]:
-        if not self.storage:
-            raise ConfigError(
-                "hydra.sweeper.storage is null: trial jobs report to the study through a shared "
-                "storage; set it, e.g. hydra.sweeper.storage=sqlite:///outputs/optuna_study.db"
-            )
-        storage = create_storage(self.storage)
+        storage = create_storage(str(self.storage))
         directions = self._get_directions()
+        if len(directions) > 1:
+            if self.pruner_config.get("_target_") != NO_PRUNER["_target_"]:
+                log.info(
+                    "pruning is off: Optuna defines no pruning for %d objectives", len(directions)
+                )
+            self.pruner_config = dict(NO_PRUNER)
+            self.pruner = build_pruner(self.pruner_config)
         study = retry_on_lock(
             lambda: optuna.create_study(
                 study_name=self.study_name,
@@ -180,8 +205,16 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
 
     def sweep(self, arguments: list[str]) -> None:
         assert self.config is not None and self.launcher is not None
-        if self.storage:
-            self.storage = _absolute_storage_url(str(self.storage))
+        self.storage = self._storage_url()
+        self._binds_by_config = OmegaConf.select(self.config, "tuning") is not None
+        if not self._binds_by_config:
+            log.info(
+                "the app's config has no `tuning` node: trials learn their trial from %s; "
+                "they can be pruned only if the app reports (diffexp.tuning.sweeper.app."
+                "trial_reporter)",
+                "/".join(TRIAL_ENV),
+            )
+        self._silent_warned = False
         space = self._search_space(arguments)
         study, storage = self._open_study()
         finished = sum(t.state.is_finished() for t in study.get_trials(deepcopy=False))
@@ -203,10 +236,11 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
             self._run_slots(study, storage, space, state, slots)
         summary = build_summary(study, shown_url(str(self.storage)), state.launched)
         write_results(Path(str(self.config.hydra.sweep.dir)), study, summary)
+        log_best(study)
         text = format_summary(summary)
         log.info("sweep summary written to %s/%s", self.config.hydra.sweep.dir, SWEEP_SUMMARY_FILE)
         print(text, flush=True)
-        if state.stopped:
+        if state.stopped or (state.launched and state.failures == len(state.launched)):
             raise SweepStoppedError(self._stopped_message(summary, state, to_run))
 
     def _stopped_message(self, summary: dict, state: _SweepState, to_run: int) -> str:
@@ -215,9 +249,14 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
             for reason in summary["failed_trials"].values()
         )
         reason, count = reasons.most_common(1)[0] if reasons else ("unknown", 0)
+        why = (
+            "every trial failed"
+            if state.failures <= state.allowed_failures
+            else f"more than hydra.sweeper.max_failure_rate={self.max_failure_rate} of {to_run} "
+            "allows"
+        )
         return (
-            f"sweep stopped: {state.failures} of {len(state.launched)} trials failed, more than "
-            f"hydra.sweeper.max_failure_rate={self.max_failure_rate} of {to_run} allows; most "
+            f"sweep stopped: {state.failures} of {len(state.launched)} trials failed, {why}; most "
             f"common reason ({count}x): {reason}; fix it and re-run the same command to continue "
             f"the study (all reasons: {self.config.hydra.sweep.dir}/{SWEEP_SUMMARY_FILE})"
         )
@@ -281,6 +320,12 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
             f"{TUNING_STORAGE}={_quoted(str(self.storage))}",
             f"{TUNING_TRIAL_NUMBER}={trial.number}",
         ]
+        if not self._binds_by_config:  # a foreign app: the same three through its environment
+            values = (study.study_name, str(self.storage), str(trial.number))
+            overrides = overrides[:-3] + [
+                f"++hydra.job.env_set.{name}={_quoted(value)}"
+                for name, value in zip(TRIAL_ENV, values, strict=True)
+            ]
         return trial, overrides
 
     @staticmethod
@@ -305,26 +350,95 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
         frozen = retry_on_lock(lambda: storage.get_trial(trial._trial_id))
         if not frozen.state.is_finished():
             frozen = self._finish_for_job(study, storage, trial, value, error)
-        log.info("trial %d %s value=%s", trial.number, frozen.state.name, frozen.value)
+        log.info("trial %d %s values=%s", trial.number, frozen.state.name, frozen.values)
+        self._warn_if_silent(frozen)
         return frozen.state == TrialState.FAIL
 
+    def _warn_if_silent(self, frozen) -> None:
+        """Say once that a pruner is set but the app's trials report nothing to it."""
+        if (
+            self._binds_by_config
+            or self._silent_warned
+            or frozen.state != TrialState.COMPLETE
+            or frozen.intermediate_values
+            or self.pruner_config.get("_target_") == NO_PRUNER["_target_"]
+        ):
+            return
+        self._silent_warned = True
+        log.warning(
+            "trial %d reported no intermediate value: the app does not call "
+            "diffexp.tuning.sweeper.app.trial_reporter(), so no trial is pruned",
+            frozen.number,
+        )
+
     def _finish_for_job(self, study, storage, trial, value, error):
+        if _is_pruned(error):  # an app's reporter raised TrialPruned out of the task
+            self._tell(study, trial.number, state=TrialState.PRUNED)
+            return storage.get_trial(trial._trial_id)
         if error is None:
             try:
-                number = float(value)
-                retry_on_lock(lambda: study.tell(trial.number, number))
+                values = objective_values(value, len(study.directions))
+                self._tell(study, trial.number, values=values)
                 return storage.get_trial(trial._trial_id)
             except (TypeError, ValueError) as exc:
-                error = ValueError(f"return value must be float-castable, got {value!r}: {exc}")
+                error = exc
         reason = _reason(error)
         retry_on_lock(
             lambda: storage.set_trial_user_attr(trial._trial_id, FAIL_REASON_ATTR, reason)
         )
-        retry_on_lock(
-            lambda: study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
-        )
+        self._tell(study, trial.number, state=TrialState.FAIL, skip_if_finished=True)
         log.warning("trial %d failed: %s", trial.number, reason)
         return storage.get_trial(trial._trial_id)
+
+    @staticmethod
+    def _tell(study: optuna.Study, number: int, **kwargs: Any) -> None:
+        """`study.tell`; the GridSampler stopping an exhausted study is not an error here:
+        the sweep launches no more than the grid holds (`n_trials` is capped to it)."""
+        try:
+            retry_on_lock(lambda: study.tell(number, **kwargs))
+        except RuntimeError as exc:
+            if _GRID_STOP not in str(exc):
+                raise
+            log.info("the grid is exhausted: every grid point has run once")
+
+
+def objective_values(value: Any, n_objectives: int) -> list[float]:
+    """The job's return value as one float per objective (direction); ValueError says why not."""
+    if n_objectives == 1:
+        try:
+            return [float(value)]
+        except (TypeError, ValueError):
+            raise ValueError(f"return value must be float-castable, got {value!r}") from None
+    try:
+        values = [float(v) for v in value]
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"return value must be a sequence of {n_objectives} float-castable values (one per "
+            f"direction), got {value!r}"
+        ) from None
+    if len(values) != n_objectives:
+        raise ValueError(
+            f"return value has {len(values)} values for {n_objectives} directions: {value!r}"
+        )
+    return values
+
+
+def log_best(study: optuna.Study) -> None:
+    """The official sweeper's closing log lines (scripts grep them)."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not complete:
+        return
+    if len(study.directions) == 1:
+        log.info("Best parameters: %s", study.best_trial.params)
+        log.info("Best value: %s", study.best_trial.value)
+        return
+    log.info("Number of Pareto solutions: %d", len(study.best_trials))
+    for trial in study.best_trials:
+        log.info("    Values: %s, Params: %s", trial.values, trial.params)
+
+
+def _is_pruned(error: BaseException | None) -> bool:
+    return isinstance(error, optuna.TrialPruned) or type(error).__name__ == "TrialPruned"
 
 
 def _reason(error: BaseException | None) -> str:

@@ -61,7 +61,15 @@ def build_summary(study: optuna.Study, storage: str, sweep_numbers: list[int]) -
             "value": best.value,
             "params": best.params,
         },
+        "pareto_front": pareto_numbers(study),
     }
+
+
+def pareto_numbers(study: optuna.Study) -> list[int] | None:
+    """The Pareto-optimal trials of a multi-objective study (None for a single objective)."""
+    if len(study.directions) == 1:
+        return None
+    return sorted(t.number for t in study.best_trials)
 
 
 def write_results(sweep_dir: Path, study: optuna.Study, summary: dict[str, Any]) -> None:
@@ -91,8 +99,10 @@ def format_summary(summary: dict[str, Any]) -> str:
     ]
     for number, reason in summary["failed_trials"].items():
         lines.append(f"  trial {number} failed: {reason}")
-    best = summary["best"]
-    if best is None:
+    best, front = summary["best"], summary.get("pareto_front")
+    if front:
+        lines.append(f"  Pareto front: {len(front)} trials {front}")
+    elif best is None:
         lines.append("  best: none (no completed trial)")
     else:
         lines.append(
