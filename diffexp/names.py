@@ -32,6 +32,7 @@ ANALYSIS_RESULTS_FILE = "diffusion_hyperopt_results.json"
 
 # ---- study and trial user attributes in the shared Optuna storage --------------------------
 FAIL_REASON_ATTR = "fail_reason"  # trial: why it is FAIL
+RUN_DIR_ATTR = "run_dir"  # trial: its job folder (trial.json), recorded by the job
 PRUNER_ATTR = "diffexp_pruner"  # study: the pruner config every trial job rebuilds
 FIXED_FROM_ATTR = "fixed_from"  # study: staged search, the values fixed from another study
 

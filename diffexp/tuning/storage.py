@@ -11,6 +11,12 @@ One URL names the storage everywhere: `sqlite:///outputs/optuna_study.db` (the d
 `paths.study_storage`), `postgresql://…` / `mysql://…` (many nodes), or the path of a journal
 file (many processes on one machine or on NFS; the same convention as optuna-dashboard).
 
+A database password never travels in a URL that is written down: the sweeper hands its trials
+`url_without_password(url)` and puts the password in the environment (`STORAGE_PASSWORD_ENV`,
+which spawned pool workers, submitit jobs and SLURM jobs inherit); every open here puts it
+back (`with_password`). PostgreSQL's own `PGPASSWORD` and `.pgpass` work as well, since the
+driver reads them itself.
+
 SQLite with 8 trials reporting every epoch: Optuna's RDB storage does not retry a write that
 hits "database is locked", and sqlite3's default busy timeout is 5 s. So SQLite gets a 60 s
 busy timeout and write-ahead logging (readers never block the writer), and `retry_on_lock`
@@ -19,11 +25,14 @@ retries the few storage calls a job makes with bounded backoff as a last resort.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import random
 import sqlite3
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
@@ -31,7 +40,7 @@ from typing import TypeVar
 import optuna
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from diffexp.errors import UserError
@@ -43,6 +52,7 @@ T = TypeVar("T")
 SQLITE_BUSY_TIMEOUT_SECONDS = 60  # sqlite waits this long for a lock before raising
 RETRY_ATTEMPTS = 6  # storage calls retried on a lock error, backoff 0.2 s doubling
 _RETRY_FIRST_DELAY_SECONDS = 0.2
+STORAGE_PASSWORD_ENV = "DIFFEXP_STORAGE_PASSWORD"  # a database password, kept out of every URL
 
 
 def storage_kind(url: str) -> str:
@@ -59,11 +69,15 @@ class StorageError(UserError, ValueError):
     database server that does not answer, an unknown URL scheme. The user fixes the URL."""
 
 
-def create_storage(url: str) -> BaseStorage:
+def create_storage(url: str, **heartbeat: object) -> BaseStorage:
     """Open the storage at `url`, creating the SQLite database or journal file if missing;
-    raise StorageError (one line naming the URL) when it cannot be reached."""
+    raise StorageError (one line naming the URL) when it cannot be reached.
+
+    `heartbeat` (`heartbeat_interval`, `grace_period`, `failed_trial_callback`) goes to an RDB
+    storage, whose heartbeat Optuna implements; a journal file has none in Optuna 5
+    (`diffexp.tuning.liveness` covers it with a trial attribute)."""
     try:
-        return _open_storage(url)
+        return _open_storage(with_password(url), heartbeat)
     except (OSError, SQLAlchemyError, ImportError) as error:
         raise StorageError(
             f"study storage {shown_url(url)} cannot be opened ({_first_line(error)}); set "
@@ -72,14 +86,59 @@ def create_storage(url: str) -> BaseStorage:
         ) from error
 
 
-def _open_storage(url: str) -> BaseStorage:
+def _open_storage(url: str, heartbeat: dict[str, object]) -> BaseStorage:
     kind = storage_kind(url)
     if kind == "journal":
         Path(url).parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(url))
     if kind == "sqlite":
-        return _sqlite_storage(url)
-    return RDBStorage(url)
+        return _sqlite_storage(url, heartbeat)
+    with _quiet_experimental():
+        return RDBStorage(url, **heartbeat)  # type: ignore[arg-type]
+
+
+@contextlib.contextmanager
+def _quiet_experimental() -> Iterator[None]:
+    """Optuna marks the heartbeat arguments experimental; diffexp relies on them knowingly."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        yield
+
+
+def url_without_password(url: str) -> tuple[str, str | None]:
+    """`url` without its password, and the password (None when it has none or is no RDB URL)."""
+    if storage_kind(url) != "rdb":
+        return url, None
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return url, None
+    if parsed.password is None:
+        return url, None
+    bare = URL.create(
+        parsed.drivername,
+        username=parsed.username,
+        host=parsed.host,
+        port=parsed.port,
+        database=parsed.database,
+        query=parsed.query,
+    )
+    return bare.render_as_string(hide_password=False), str(parsed.password)
+
+
+def with_password(url: str) -> str:
+    """`url` with the password from `STORAGE_PASSWORD_ENV` put back, when it names a user but no
+    password; otherwise unchanged (the driver may still find PGPASSWORD or .pgpass)."""
+    password = os.environ.get(STORAGE_PASSWORD_ENV)
+    if not password or storage_kind(url) != "rdb":
+        return url
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return url
+    if parsed.username is None or parsed.password is not None:
+        return url
+    return parsed.set(password=password).render_as_string(hide_password=False)
 
 
 def shown_url(url: str) -> str:
@@ -102,13 +161,16 @@ def _first_line(error: BaseException) -> str:
     return lines[0] if lines else type(error).__name__
 
 
-def _sqlite_storage(url: str) -> RDBStorage:
+def _sqlite_storage(url: str, heartbeat: dict[str, object]) -> RDBStorage:
     path = url.split(":///", 1)[1] if ":///" in url else ""
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         _enable_wal(path)
     engine_kwargs = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}}
-    return retry_on_lock(lambda: RDBStorage(url, engine_kwargs=engine_kwargs))
+    with _quiet_experimental():
+        return retry_on_lock(
+            lambda: RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat)  # type: ignore[arg-type]
+        )
 
 
 def _enable_wal(path: str) -> None:
@@ -167,6 +229,7 @@ def open_existing_storage(storage: str) -> BaseStorage:
     """
     if storage_kind(storage) == "journal":
         return _open_journal(storage)
+    shown = shown_url(storage)
     if storage.startswith("sqlite:///"):
         path = storage[len("sqlite:///") :]
         if path != ":memory:" and not Path(path).is_file():
@@ -182,10 +245,12 @@ def open_existing_storage(storage: str) -> BaseStorage:
         else None
     )
     try:
-        return RDBStorage(storage, engine_kwargs=engine_kwargs, skip_table_creation=True)
+        return RDBStorage(
+            with_password(storage), engine_kwargs=engine_kwargs, skip_table_creation=True
+        )
     except Exception as exc:  # sqlalchemy raises many kinds; the user needs one line
         raise StudyError(
-            f"storage {storage} is unreachable or not an Optuna storage: {_first_line(exc)}"
+            f"storage {shown} is unreachable or not an Optuna storage: {_first_line(exc)}"
         ) from exc
 
 
@@ -205,7 +270,7 @@ def study_names(storage: BaseStorage, storage_url: str) -> list[str]:
         return optuna.get_all_study_names(storage=storage)
     except Exception as exc:
         raise StudyError(
-            f"storage {storage_url} is not an Optuna storage: {_first_line(exc)}"
+            f"storage {shown_url(storage_url)} is not an Optuna storage: {_first_line(exc)}"
         ) from exc
 
 
@@ -219,12 +284,15 @@ def open_study(study_name: str | None, storage_url: str) -> tuple[optuna.Study, 
     storage = open_existing_storage(storage_url)
     names = study_names(storage, storage_url)
     if not names:
-        raise StudyError(f"storage {storage_url} holds no study; run `{PHASE1_COMMAND}` first")
+        raise StudyError(
+            f"storage {shown_url(storage_url)} holds no study; run `{PHASE1_COMMAND}` first"
+        )
     if study_name is None:
         study_name = most_recent_study(storage, names)
     elif study_name not in names:
         raise StudyError(
-            f"unknown study '{study_name}' in {storage_url}; existing studies: {', '.join(names)}"
+            f"unknown study '{study_name}' in {shown_url(storage_url)}; existing studies: "
+            f"{', '.join(names)}"
         )
     return optuna.load_study(study_name=study_name, storage=storage), names
 

@@ -51,6 +51,7 @@ class JobPayload:
 def serve(conn: Connection) -> None:
     """Worker main loop: a payload in, a pickled JobReturn out, until STOP or the pipe closes
     (the launcher's process is gone: exit rather than linger as an orphan)."""
+    _exit_with_parent()
     jobs_run = 0
     while True:
         try:
@@ -67,6 +68,33 @@ def serve(conn: Connection) -> None:
             return
         # After the answer: the sweeper records this trial and asks the next one meanwhile.
         reset_between_jobs()
+
+
+def _exit_with_parent() -> None:
+    """Exit the moment the sweeper's process ends, even in the middle of a trial.
+
+    The pipe tells a waiting worker, but a worker that is training does not read it: after a
+    SIGKILL of the sweeper it trained on as an orphan, holding the trial RUNNING (and keeping
+    multiprocessing's resource tracker alive). The trial it leaves stops beating, so a
+    sweeper marks it FAIL "heartbeat lost" after the grace period."""
+    import multiprocessing
+    import threading
+    from multiprocessing.connection import wait
+
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        wait([parent.sentinel])
+        print(
+            f"diffexp pool worker {os.getpid()}: the sweeper (pid {parent.pid}) is gone; exiting",
+            file=sys.stderr,
+            flush=True,
+        )
+        os._exit(3)
+
+    threading.Thread(target=watch, name="exit-with-sweeper", daemon=True).start()
 
 
 def run_payload(data: bytes, jobs_run: int) -> bytes:

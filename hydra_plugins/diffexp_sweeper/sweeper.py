@@ -3,7 +3,8 @@
 Same config and constructor as the official hydra-optuna-sweeper 1.4.0rc3 (`sampler`,
 `direction`, `storage`, `study_name`, `n_trials`, `n_jobs`, `max_failure_rate`,
 `custom_search_space`, `params`, in that order) plus `pruner`, `cap_n_jobs_to_cores` and
-`fix_best_of`; the logic lives in
+`fix_best_of`, and the liveness keys `heartbeat_interval`, `grace_period`,
+`retry_failed_trials`; the logic lives in
 `diffexp.tuning.sweeper.async_sweeper`, imported lazily so Hydra's plugin scan stays fast.
 
 This class is where Hydra calls into diffexp during a multirun, and Hydra prints a traceback
@@ -42,14 +43,24 @@ class DiffexpOptunaSweeper(Sweeper):
         pruner: Any | None = None,
         cap_n_jobs_to_cores: bool = True,
         fix_best_of: str | None = None,
+        heartbeat_interval: int = 20,
+        grace_period: int = 120,
+        retry_failed_trials: int = 0,
     ) -> None:
         from hydra.utils import instantiate
 
         from diffexp.config_checks import check_max_failure_rate
+        from diffexp.errors import ConfigError
+        from diffexp.tuning.liveness import Liveness
         from diffexp.tuning.sweeper.async_sweeper import AsyncOptunaSweeperImpl
 
+        liveness = Liveness(int(heartbeat_interval), int(grace_period), int(retry_failed_trials))
         with exit_on_user_error():
             check_max_failure_rate(max_failure_rate)
+            try:
+                liveness.check()
+            except ValueError as error:
+                raise ConfigError(str(error)) from None
         self.sweeper = AsyncOptunaSweeperImpl(
             sampler=instantiate(sampler, _execution_whitelist_=_SAMPLER_TARGETS),
             direction=direction,
@@ -63,6 +74,8 @@ class DiffexpOptunaSweeper(Sweeper):
             pruner=pruner,
             cap_n_jobs_to_cores=cap_n_jobs_to_cores,
             fix_best_of=fix_best_of,
+            liveness=liveness,
+            sampler_config=sampler,
         )
 
     def setup(

@@ -108,7 +108,7 @@ def test_stopped_sweep_message_names_counts_and_most_common_reason(tmp_path):
             3: "RuntimeError: out of memory",
         }
     }
-    state = _SweepState(to_run=8, allowed_failures=2.0, launched=[0, 1, 2, 3], failures=3)
+    state = _SweepState(allowed_failures=2.0, launched=[0, 1, 2, 3], failures=3)
     error = SweepStoppedError(_impl(tmp_path)._stopped_message(summary, state, 8))
     line = user_error_line(error)
     assert line is not None and "\n" not in line

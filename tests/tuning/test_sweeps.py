@@ -138,6 +138,8 @@ def test_killed_sweep_resumes_to_exactly_n_trials(tmp_path, sqlite_url):
         "profile.n_jobs=2",
         "task.epoch_seconds=0.5",
         "hydra/sweeper/pruner=none",
+        "hydra.sweeper.heartbeat_interval=1",
+        "hydra.sweeper.grace_period=4",
     )
     sweeper = subprocess.Popen(
         args,
@@ -175,7 +177,7 @@ def test_killed_sweep_resumes_to_exactly_n_trials(tmp_path, sqlite_url):
     assert len(after) == 6
     for number in stale:
         assert after[number].state == TrialState.FAIL
-        assert after[number].user_attrs["fail_reason"].startswith("left RUNNING")
+        assert after[number].user_attrs["fail_reason"].startswith("heartbeat lost")
     for number, trial in before.items():  # finished trials were not redone
         if trial.state.is_finished():
             assert after[number].state == trial.state and after[number].value == trial.value

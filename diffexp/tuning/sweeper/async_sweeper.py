@@ -18,6 +18,16 @@ The job records its own final state; the sweeper only finishes trials a job coul
 task that returned a value without telling the storage (COMPLETE), or a job that died or
 raised before it could (FAIL, with the launcher's reason in user attr `fail_reason`).
 
+Several sweepers may share one study (several submit nodes, a sweeper restarted while its
+jobs run). Liveness, not state, says a trial is dead (`diffexp.tuning.liveness`): jobs beat,
+this sweeper beats for the trials it waits on, and a trial silent for longer than
+`grace_period` is FAIL "heartbeat lost" (retried if `retry_failed_trials`). Before each new
+trial a sweeper re-counts the study under a lock all its sweepers share
+(`diffexp.tuning.study_lock`), so the study ends with exactly `n_trials` counted trials, and
+it waits for trials still running elsewhere before it reports. Each sweeper samples from its
+own seed stream (`diffexp.tuning.sweeper.sampler_seed`). Trials get the storage URL without
+its password; the password travels in the environment (`diffexp.tuning.storage`).
+
 The search space parsing, sampler handling and trial configuration are the official ones,
 reused by subclassing (hydra-optuna-sweeper is pinned to 1.4.0rc3); each search parameter is
 checked first (`diffexp.tuning.sweeper.search_space`). Errors a user can fix (a bad search space, an
@@ -30,6 +40,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -55,19 +66,37 @@ from diffexp.names import (
     TUNING_TRIAL_NUMBER,
 )
 from diffexp.tuning.analysis.best_trial import best_trial_overrides
+from diffexp.tuning.liveness import (
+    LIVENESS_ATTR,
+    Beater,
+    Liveness,
+    beat,
+    fail_stale_trials,
+    retried_numbers,
+)
 from diffexp.tuning.pruners import build_pruner, pruner_config_to_dict
-from diffexp.tuning.storage import create_storage, retry_on_lock, shown_url, storage_kind
+from diffexp.tuning.storage import (
+    STORAGE_PASSWORD_ENV,
+    create_storage,
+    retry_on_lock,
+    shown_url,
+    storage_kind,
+    url_without_password,
+)
+from diffexp.tuning.study_lock import StudyLock
 from diffexp.tuning.sweeper.app import TRIAL_ENV
 from diffexp.tuning.sweeper.resources import launcher_kind, set_trial_threads, slots_for
+from diffexp.tuning.sweeper.sampler_seed import SEED_ATTR, derive_seed
 from diffexp.tuning.sweeper.search_space import distributions_from_overrides, param_lines
 from diffexp.tuning.sweeper.summary import build_summary, format_summary, write_results
 
 log = logging.getLogger(__name__)
 
-STALE_REASON = "left RUNNING by a sweep that stopped before the trial ended"
 DEFAULT_STUDY_FILE = "optuna_study.db"  # in the sweep folder, when hydra.sweeper.storage is null
 NO_PRUNER = {"_target_": "optuna.pruners.NopPruner"}
 _GRID_STOP = "`Study.stop` is supposed to be invoked"  # GridSampler, grid exhausted
+POLL_S = 2.0  # a slot without budget looks at the study again after this
+SAME_SEED_SAMPLERS = ("QMCSampler",)  # their draws follow the trial number: one shared seed
 
 
 class SweepStoppedError(UserError, ValueError):
@@ -79,13 +108,13 @@ class SweepStoppedError(UserError, ValueError):
 class _SweepState:
     """Shared between slot threads; every access holds `lock`."""
 
-    to_run: int
     allowed_failures: float
     lock: threading.Lock = field(default_factory=threading.Lock)
     launched: list[int] = field(default_factory=list)
     failures: int = 0
     finished: int = 0
     stopped: bool = False
+    done: threading.Event = field(default_factory=threading.Event)
 
 
 class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
@@ -97,6 +126,8 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
         pruner: DictConfig | dict[str, Any] | None,
         cap_n_jobs_to_cores: bool,
         fix_best_of: str | None,
+        liveness: Liveness | None = None,
+        sampler_config: Any = None,
         **official: Any,
     ) -> None:
         super().__init__(**official)
@@ -104,6 +135,9 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
         self.pruner = build_pruner(self.pruner_config)
         self.cap_n_jobs_to_cores = cap_n_jobs_to_cores
         self.fix_best_of = fix_best_of
+        self.liveness = liveness or Liveness()
+        self.sampler_config = sampler_config
+        self.sampler_seed: int | None = None
 
     # ---- search space -------------------------------------------------------------------
 
@@ -166,7 +200,7 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
         return f"sqlite:///{path}"
 
     def _open_study(self) -> tuple[optuna.Study, BaseStorage]:
-        storage = create_storage(str(self.storage))
+        storage = create_storage(str(self.storage), **self.liveness.storage_kwargs())
         directions = self._get_directions()
         if len(directions) > 1:
             if self.pruner_config.get("_target_") != NO_PRUNER["_target_"]:
@@ -186,26 +220,48 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
             )
         )
         study.set_user_attr(PRUNER_ATTR, self.pruner_config)
+        study.set_user_attr(LIVENESS_ATTR, self.liveness.as_attr())
         if getattr(self, "_fixed_provenance", None):
             study.set_user_attr(FIXED_FROM_ATTR, self._fixed_provenance)
-        self._fail_stale_trials(study, storage)
+        fail_stale_trials(study, storage, self.liveness)  # only the dead: live ones run on
         return study, storage
 
-    @staticmethod
-    def _fail_stale_trials(study: optuna.Study, storage: BaseStorage) -> None:
-        """A trial still RUNNING when a sweep starts belongs to a sweep that died: FAIL it."""
-        for trial in study.get_trials(
-            deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)
-        ):
-            storage.set_trial_user_attr(trial._trial_id, FAIL_REASON_ATTR, STALE_REASON)
-            study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
-            log.warning("trial %d was %s", trial.number, STALE_REASON)
+    def _reseed_sampler(self, study_name: str) -> None:
+        """This sweeper's own seed stream (see `sampler_seed`), logged."""
+        config = self.sampler_config
+        if config is None or OmegaConf.select(config, "seed", default=None) is None:
+            return
+        target = str(OmegaConf.select(config, "_target_", default=""))
+        if target.endswith(SAME_SEED_SAMPLERS):
+            return
+        from hydra.utils import instantiate
+
+        configured = config.seed
+        self.sampler_seed = derive_seed(configured, study_name)
+        self.sampler = instantiate(config, seed=self.sampler_seed)
+        log.info(
+            "sampler seed stream %d (from seed %s, study '%s', this sweeper's start on %s, pid %d)",
+            self.sampler_seed,
+            configured,
+            study_name,
+            os.uname().nodename,
+            os.getpid(),
+        )
+
+    def _hide_password(self) -> None:
+        """Trials get the URL without its password; the password goes to the environment,
+        which pool workers, submitit and SLURM jobs inherit and `create_storage` reads."""
+        bare, password = url_without_password(str(self.storage))
+        if password is not None:
+            os.environ[STORAGE_PASSWORD_ENV] = password
+            self.storage = bare
 
     # ---- sweep --------------------------------------------------------------------------
 
     def sweep(self, arguments: list[str]) -> None:
         assert self.config is not None and self.launcher is not None
         self.storage = self._storage_url()
+        self._hide_password()
         self._binds_by_config = OmegaConf.select(self.config, "tuning") is not None
         if not self._binds_by_config:
             log.info(
@@ -215,25 +271,40 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
                 "/".join(TRIAL_ENV),
             )
         self._silent_warned = False
+        self._reseed_sampler(str(self.study_name))
         space = self._search_space(arguments)
         study, storage = self._open_study()
-        finished = sum(t.state.is_finished() for t in study.get_trials(deepcopy=False))
-        to_run = max(0, self.n_trials - finished)
+        kind = launcher_kind(self.launcher)
+        self._warn_unsafe_storage(kind)
+        counted, running = _budget(study)
+        to_run = max(0, self.n_trials - counted)
         log.info(
-            "study '%s' in %s: %d finished trials, %d to run (n_trials=%d), pruner %s",
+            "study '%s' in %s: %d trials count toward n_trials=%d (%d running), %d to start; "
+            "pruner %s",
             study.study_name,
             shown_url(str(self.storage)),
-            finished,
-            to_run,
+            counted,
             self.n_trials,
+            running,
+            to_run,
             type(self.pruner).__name__,
         )
-        state = _SweepState(to_run=to_run, allowed_failures=self.max_failure_rate * to_run)
-        if to_run:
-            kind = launcher_kind(self.launcher)
-            slots = min(slots_for(self.n_jobs, kind, self.cap_n_jobs_to_cores), to_run)
-            set_trial_threads(slots, kind)
+        state = _SweepState(allowed_failures=self.max_failure_rate * max(to_run, 1))
+        self._study_lock = StudyLock(str(self.storage), str(study.study_name))
+        self._beater = Beater(
+            storage,
+            self.liveness.interval,
+            on_tick=lambda: fail_stale_trials(study, storage, self.liveness),
+            name="sweeper-heartbeat",
+        ).start()
+        try:
+            slots = min(slots_for(self.n_jobs, kind, self.cap_n_jobs_to_cores), max(to_run, 1))
+            if to_run:
+                set_trial_threads(slots, kind)
             self._run_slots(study, storage, space, state, slots)
+        finally:
+            self._beater.stop()
+            self._study_lock.close()
         summary = build_summary(study, shown_url(str(self.storage)), state.launched)
         write_results(Path(str(self.config.hydra.sweep.dir)), study, summary)
         log_best(study)
@@ -241,7 +312,15 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
         log.info("sweep summary written to %s/%s", self.config.hydra.sweep.dir, SWEEP_SUMMARY_FILE)
         print(text, flush=True)
         if state.stopped or (state.launched and state.failures == len(state.launched)):
-            raise SweepStoppedError(self._stopped_message(summary, state, to_run))
+            raise SweepStoppedError(self._stopped_message(summary, state, len(state.launched)))
+
+    def _warn_unsafe_storage(self, kind: str) -> None:
+        if kind == "slurm" and storage_kind(str(self.storage)) == "sqlite":
+            log.warning(
+                "a SLURM launcher with a SQLite storage (%s): SQLite is not safe on a shared "
+                "filesystem across nodes; use PostgreSQL or a journal file (docs/scaling.md)",
+                shown_url(str(self.storage)),
+            )
 
     def _stopped_message(self, summary: dict, state: _SweepState, to_run: int) -> str:
         reasons = Counter(
@@ -280,8 +359,17 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
             thread.join()
 
     def _slot(self, study, storage, space, state: _SweepState) -> None:
-        """One slot: ask a trial, run it, record it, repeat until the sweep has enough."""
-        while (item := self._next_trial(study, space, state)) is not None:
+        """One slot: ask a trial while the study has budget, run it, record it; when the budget
+        is spent, wait until no trial of the study runs (other sweepers' live trials may still
+        fail and be retried), then end."""
+        while not state.done.is_set():
+            item = self._next_trial(study, storage, space, state)
+            if item is None:
+                if state.stopped or self._study_settled(study):
+                    state.done.set()
+                    break
+                state.done.wait(POLL_S)
+                continue
             trial, overrides = item
             try:
                 failed = self._run_trial(study, storage, trial, overrides)
@@ -290,14 +378,18 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
                 failed = True
                 with contextlib.suppress(Exception):
                     self._finish_for_job(study, storage, trial, None, exc)
+            finally:
+                self._beater.discard(trial._trial_id)
             with state.lock:
                 state.failures += failed
                 state.finished += 1
                 log.info(
-                    "progress: %d of %d trials of this sweep finished (%d failed)",
+                    "progress: %d trials of this sweep finished (%d failed); the study has %d "
+                    "of n_trials=%d",
                     state.finished,
-                    state.to_run,
                     state.failures,
+                    _budget(study)[0],
+                    self.n_trials,
                 )
                 if state.failures > state.allowed_failures and not state.stopped:
                     state.stopped = True
@@ -307,13 +399,24 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
                         self.max_failure_rate,
                     )
 
-    def _next_trial(self, study, space, state: _SweepState):
-        with state.lock:  # study.ask and the sampler are not thread-safe
-            if state.stopped or len(state.launched) >= state.to_run:
+    def _study_settled(self, study) -> bool:
+        """The budget is spent and no trial of the study runs, here or elsewhere."""
+        counted, running = _budget(study)
+        return counted >= self.n_trials and running == 0
+
+    def _next_trial(self, study, storage, space, state: _SweepState):
+        with state.lock, self._study_lock.held():  # study.ask and the sampler: one at a time
+            if state.stopped:
+                return None
+            if _budget(study)[0] >= self.n_trials:
                 return None
             trial = retry_on_lock(study.ask)
+            beat(storage, trial._trial_id)  # alive from its first moment, before its job starts
+            self._beater.add(trial._trial_id)
             state.launched.append(trial.number)
             self._configure_trials([trial], *space)  # official: suggest + fixed user attrs
+            if self.sampler_seed is not None:
+                trial.set_user_attr(SEED_ATTR, self.sampler_seed)
             overrides = self._trial_overrides(trial, *space)
         overrides += [
             f"{TUNING_STUDY_NAME}={_quoted(study.study_name)}",
@@ -400,6 +503,19 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
             if _GRID_STOP not in str(exc):
                 raise
             log.info("the grid is exhausted: every grid point has run once")
+
+
+def _budget(study: optuna.Study) -> tuple[int, int]:
+    """(trials that count toward n_trials, trials running). A FAIL trial replaced by a retry
+    does not count; a WAITING (enqueued) trial counts once `study.ask` starts it."""
+    trials = study.get_trials(deepcopy=False)
+    retried = retried_numbers(trials)
+    counted = sum(
+        t.state != TrialState.WAITING and not (t.state == TrialState.FAIL and t.number in retried)
+        for t in trials
+    )
+    running = sum(t.state == TrialState.RUNNING for t in trials)
+    return counted, running
 
 
 def objective_values(value: Any, n_objectives: int) -> list[float]:

@@ -11,7 +11,11 @@ For a sweep trial the job owns its trial's final state in the shared storage:
 
 Failures are re-raised after they are recorded, so Hydra's job log and the sweeper both see
 them. A job that dies without getting here (killed, out of memory) leaves its trial RUNNING;
-the sweeper then marks it FAIL with the reason it got from the launcher.
+the sweeper then marks it FAIL with the reason it got from the launcher, or, when no sweeper
+waits on it any more, a sweeper marks it FAIL "heartbeat lost" once its beats stop: while it
+trains, the job beats for its trial (`diffexp.tuning.liveness`) and records its folder (user
+attr `run_dir`) so whoever fails it can write its `trial.json`. A job requeued by SLURM reports
+its remaining epochs to the same trial; `trial.json` lists every epoch the trial reported.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from diffexp.errors import ConfigError
 from diffexp.names import (
     FAIL_REASON_ATTR,
     PRUNER_ATTR,
+    RUN_DIR_ATTR,
     TRIAL_FILE,
     TUNING_STORAGE,
     TUNING_STUDY_NAME,
@@ -97,12 +102,37 @@ class TrialJob:
     def _run_trial(
         self, train_fn: Callable[[Reporter | None], TrainResult], objective_fn: ObjectiveFn
     ) -> Objective:
+        from diffexp.tuning.storage import retry_on_lock
+
+        study, trial = self._load_trial()
+        frozen = retry_on_lock(lambda: study._storage.get_trial(trial._trial_id))
+        if frozen.state.is_finished():
+            log.error(
+                "trial %d is already %s (%s); this job does not train it again",
+                frozen.number,
+                frozen.state.name,
+                frozen.user_attrs.get(FAIL_REASON_ATTR, "finished elsewhere"),
+            )
+            return math.nan
+        retry_on_lock(lambda: trial.set_user_attr(RUN_DIR_ATTR, str(self.run_dir.resolve())))
+        beater = _start_heartbeat(study, trial._trial_id)
+        try:
+            return self._train_trial(study, trial, train_fn, objective_fn)
+        finally:
+            beater.stop()
+
+    def _train_trial(
+        self,
+        study: optuna.Study,
+        trial: optuna.Trial,
+        train_fn: Callable[[Reporter | None], TrainResult],
+        objective_fn: ObjectiveFn,
+    ) -> Objective:
         import optuna
 
         from diffexp.tuning.storage import retry_on_lock
         from diffexp.tuning.trial.reporter import TrialReporter
 
-        study, trial = self._load_trial()
         reporter = TrialReporter(trial)
         started = time.monotonic()
         try:
@@ -194,7 +224,11 @@ class TrialJob:
         pruned_at_epoch: int | None = None,
         fail_reason: str | None = None,
     ) -> None:
+        from diffexp.tuning.storage import retry_on_lock
+
         assert self.trial_number is not None
+        trial_id = reporter.trial._trial_id
+        stored = retry_on_lock(lambda: study._storage.get_trial(trial_id)).intermediate_values
         record = trial_record(
             trial_number=self.trial_number,
             study_name=study.study_name,
@@ -202,11 +236,20 @@ class TrialJob:
             hyperparameters=_task_overrides(),
             params=dict(reporter.trial.params),
             results=results,
-            intermediate_values=reporter.values,
+            # every epoch of the trial, also those a requeued job's earlier run reported
+            intermediate_values={**stored, **reporter.values},
             pruned_at_epoch=pruned_at_epoch,
             fail_reason=fail_reason,
         )
         write_json_atomic(self.run_dir / TRIAL_FILE, record)
+
+
+def _start_heartbeat(study: optuna.Study, trial_id: int) -> Any:
+    """Beat for the trial at the interval the sweeper chose (study user attr)."""
+    from diffexp.tuning.liveness import LIVENESS_ATTR, Beater, Liveness
+
+    interval = (study.user_attrs.get(LIVENESS_ATTR) or {}).get("interval", Liveness.interval)
+    return Beater(study._storage, interval, [trial_id], name=f"heartbeat-{trial_id}").start()
 
 
 def _result_fields(result: TrainResult) -> dict[str, Any]:
