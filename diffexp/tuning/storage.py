@@ -94,7 +94,22 @@ def _open_storage(url: str, heartbeat: dict[str, object]) -> BaseStorage:
     if kind == "sqlite":
         return _sqlite_storage(url, heartbeat)
     with _quiet_experimental():
-        return RDBStorage(url, **heartbeat)  # type: ignore[arg-type]
+        return _retry_schema_race(lambda: RDBStorage(url, **heartbeat))  # type: ignore[arg-type]
+
+
+def _retry_schema_race(call: Callable[[], T]) -> T:
+    """Several sweepers creating one new storage at the same instant: each checks for Optuna's
+    tables, finds none and creates them, and all but one fail with "already exists". The
+    tables are there by then, so opening again succeeds."""
+    for attempt in range(3):
+        try:
+            return call()
+        except SQLAlchemyError as error:
+            text = str(error).lower()
+            if attempt == 2 or not ("already exists" in text or "duplicate key" in text):
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 @contextlib.contextmanager
@@ -168,8 +183,10 @@ def _sqlite_storage(url: str, heartbeat: dict[str, object]) -> RDBStorage:
         _enable_wal(path)
     engine_kwargs = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}}
     with _quiet_experimental():
-        return retry_on_lock(
-            lambda: RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat)  # type: ignore[arg-type]
+        return _retry_schema_race(
+            lambda: retry_on_lock(
+                lambda: RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat)  # type: ignore[arg-type]
+            )
         )
 
 

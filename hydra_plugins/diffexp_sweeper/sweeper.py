@@ -76,6 +76,9 @@ class DiffexpOptunaSweeper(Sweeper):
             fix_best_of=fix_best_of,
             liveness=liveness,
             sampler_config=sampler,
+            sampler_factory=lambda seed: instantiate(
+                sampler, seed=seed, _execution_whitelist_=_SAMPLER_TARGETS
+            ),
         )
 
     def setup(

@@ -43,6 +43,7 @@ import logging
 import os
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -86,7 +87,7 @@ from diffexp.tuning.storage import (
 from diffexp.tuning.study_lock import StudyLock
 from diffexp.tuning.sweeper.app import TRIAL_ENV
 from diffexp.tuning.sweeper.resources import launcher_kind, set_trial_threads, slots_for
-from diffexp.tuning.sweeper.sampler_seed import SEED_ATTR, derive_seed
+from diffexp.tuning.sweeper.sampler_seed import SEED_ATTR, derive_seed, shared_seed
 from diffexp.tuning.sweeper.search_space import distributions_from_overrides, param_lines
 from diffexp.tuning.sweeper.summary import build_summary, format_summary, write_results
 
@@ -96,7 +97,9 @@ DEFAULT_STUDY_FILE = "optuna_study.db"  # in the sweep folder, when hydra.sweepe
 NO_PRUNER = {"_target_": "optuna.pruners.NopPruner"}
 _GRID_STOP = "`Study.stop` is supposed to be invoked"  # GridSampler, grid exhausted
 POLL_S = 2.0  # a slot without budget looks at the study again after this
-SAME_SEED_SAMPLERS = ("QMCSampler",)  # their draws follow the trial number: one shared seed
+# Their draws follow the trial number (a grid point, a QMC index) in an order the seed sets:
+# every sweeper of the study needs the same order, or trial 3 of one is trial 5 of another.
+SAME_SEED_SAMPLERS = ("GridSampler", "QMCSampler")
 
 
 class SweepStoppedError(UserError, ValueError):
@@ -128,6 +131,7 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
         fix_best_of: str | None,
         liveness: Liveness | None = None,
         sampler_config: Any = None,
+        sampler_factory: Callable[[int], Any] | None = None,
         **official: Any,
     ) -> None:
         super().__init__(**official)
@@ -136,7 +140,8 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
         self.cap_n_jobs_to_cores = cap_n_jobs_to_cores
         self.fix_best_of = fix_best_of
         self.liveness = liveness or Liveness()
-        self.sampler_config = sampler_config
+        self.sampler_config = sampler_config  # its `seed` is the base of the seed stream
+        self.sampler_factory = sampler_factory  # the sampler for a seed
         self.sampler_seed: int | None = None
 
     # ---- search space -------------------------------------------------------------------
@@ -229,16 +234,19 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
     def _reseed_sampler(self, study_name: str) -> None:
         """This sweeper's own seed stream (see `sampler_seed`), logged."""
         config = self.sampler_config
-        if config is None or OmegaConf.select(config, "seed", default=None) is None:
+        if self.sampler_factory is None or not isinstance(config, DictConfig):
             return
         target = str(OmegaConf.select(config, "_target_", default=""))
-        if target.endswith(SAME_SEED_SAMPLERS):
+        if "seed" not in config:
             return
-        from hydra.utils import instantiate
-
-        configured = config.seed
+        configured = config.seed  # None: the stream still differs per sweeper, and is logged
+        if target.endswith(SAME_SEED_SAMPLERS):
+            self.sampler_seed = shared_seed(configured, study_name)
+            self.sampler = self.sampler_factory(self.sampler_seed)
+            log.info("sampler seed %d, shared by every sweeper of the study", self.sampler_seed)
+            return
         self.sampler_seed = derive_seed(configured, study_name)
-        self.sampler = instantiate(config, seed=self.sampler_seed)
+        self.sampler = self.sampler_factory(self.sampler_seed)
         log.info(
             "sampler seed stream %d (from seed %s, study '%s', this sweeper's start on %s, pid %d)",
             self.sampler_seed,

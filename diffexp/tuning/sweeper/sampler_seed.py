@@ -6,6 +6,10 @@ replayed the same random start-up trials: 6 of 14 trials repeated another's para
 seed a sweeper uses is derived from the configured seed, the study, the sweeper's start time,
 host and process, and is logged and kept on each trial it launches (user attr
 `sampler_seed`), so a run stays explainable while no two sweepers share a stream.
+
+The grid and QMC samplers are the exception: they map trial number n to the n-th point of
+an order the seed shuffles, so all sweepers of a study must share one seed, and the shared
+study lock (`diffexp.tuning.study_lock`) then hands each grid point out once.
 """
 
 from __future__ import annotations
@@ -24,3 +28,11 @@ def derive_seed(configured: Any, study_name: str, started_ns: int | None = None)
     started_ns = time.time_ns() if started_ns is None else started_ns
     text = f"{configured}|{study_name}|{started_ns}|{socket.gethostname()}|{os.getpid()}"
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big")
+
+
+def shared_seed(configured: Any, study_name: str) -> int:
+    """The configured seed, or one derived from the study alone: the same for every sweeper
+    of the study (samplers whose draws follow the trial number need one order)."""
+    if configured is not None:
+        return int(configured)
+    return int.from_bytes(hashlib.sha256(f"shared|{study_name}".encode()).digest()[:4], "big")
