@@ -6,7 +6,8 @@ launched it beats for it while it waits on the launcher (a SLURM job pending in 
 requeued has no process to beat yet). A trial whose last beat is older than the grace period
 is failed with `fail_reason` "heartbeat lost: …" by whichever sweeper notices first, gets its
 `trial.json` (from the job folder the job recorded in user attr `run_dir`), and is optionally
-retried (Optuna's `RetryFailedTrialCallback`: the same parameters, enqueued as a new trial).
+retried (its parameters enqueued as a new trial, in the format of Optuna's
+`RetryFailedTrialCallback`).
 A trial that still beats is never touched, whoever started it.
 
 Optuna 5 implements heartbeats for RDB storages only (SQLite, PostgreSQL, MySQL: a heartbeat
@@ -29,7 +30,7 @@ from typing import Any
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
-from optuna.storages import BaseStorage, RDBStorage, RetryFailedTrialCallback
+from optuna.storages import BaseStorage, RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from diffexp.names import FAIL_REASON_ATTR, RUN_DIR_ATTR, TRIAL_FILE
@@ -204,10 +205,36 @@ def fail_stale_trials(study: optuna.Study, storage: BaseStorage, liveness: Liven
         log.warning("trial %d FAIL: %s", frozen.number, reason)
         with contextlib.suppress(OSError):
             write_lost_trial_record(study.study_name, frozen)
-        if liveness.retries:
-            RetryFailedTrialCallback(max_retry=liveness.retries)(study, frozen)
+        if liveness.retries and retry(study, frozen, liveness.retries):
             log.info("trial %d: retried with the same parameters", frozen.number)
     return failed
+
+
+def retry(study: optuna.Study, failed: FrozenTrial, max_retry: int) -> bool:
+    """Enqueue `failed`'s parameters as a new trial, as Optuna's `RetryFailedTrialCallback`
+    does (the same `failed_trial`/`retry_history` system attrs, so its helpers read them), but
+    without the dead trial's own records: its fail_reason, job folder and last beat."""
+    history = [*failed.system_attrs.get(RETRY_HISTORY, []), failed.number]
+    if len(history) > max_retry:
+        return False
+    system_attrs = {
+        **{k: v for k, v in failed.system_attrs.items() if k != HEARTBEAT_ATTR},
+        "failed_trial": failed.system_attrs.get("failed_trial", failed.number),
+        RETRY_HISTORY: history,
+    }
+    user_attrs = {
+        k: v for k, v in failed.user_attrs.items() if k not in (FAIL_REASON_ATTR, RUN_DIR_ATTR)
+    }
+    study.add_trial(
+        optuna.trial.create_trial(
+            state=TrialState.WAITING,
+            params=failed.params,
+            distributions=failed.distributions,
+            user_attrs=user_attrs,
+            system_attrs=system_attrs,
+        )
+    )
+    return True
 
 
 def _fail(storage: BaseStorage, trial_id: int, reason: str) -> bool:
