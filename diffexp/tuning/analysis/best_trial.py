@@ -22,7 +22,7 @@ from optuna.trial import TrialState
 
 from diffexp.config import hydra_value
 from diffexp.names import FIXED_FROM_ATTR
-from diffexp.tuning.storage import PHASE1_COMMAND, StudyError, load_existing_study
+from diffexp.tuning.storage import PHASE1_COMMAND, StudyError, load_existing_study, shown_url
 
 __all__ = ["PARETO_RULE", "StudyError", "best_trial_overrides", "pareto_choice", "trial_overrides"]
 
@@ -58,7 +58,7 @@ def trial_overrides(
     study = load_existing_study(study_name, storage)
     trials = [t for t in study.get_trials(deepcopy=False) if t.number == number]
     if not trials:
-        raise StudyError(f"study '{study_name}' in {storage} has no trial {number}")
+        raise StudyError(f"study '{study_name}' in {shown_url(storage)} has no trial {number}")
     index = None if len(study.directions) == 1 else (0 if objective is None else int(objective))
     return _overrides_of(study, trials[0], storage, index)
 
@@ -81,7 +81,7 @@ def _overrides_of(
             parameters.append({"key": key, "value": str(trial.user_attrs[key]), "from": origin})
     provenance = {
         "study_name": study.study_name,
-        "storage": storage,
+        "storage": shown_url(storage),
         "trial_number": trial.number,
         "value": trial.value if index is None else trial.values[index],
         "parameters": parameters,
@@ -100,8 +100,8 @@ def pareto_choice(
     index = 0 if objective is None else int(objective)
     if not 0 <= index < n:
         raise StudyError(
-            f"best_of_objective={objective}: study '{study.study_name}' {storage} has {n} "
-            f"objectives; give an index from 0 to {n - 1}"
+            f"best_of_objective={objective}: study '{study.study_name}' {shown_url(storage)} has "
+            f"{n} objectives; give an index from 0 to {n - 1}"
         )
     signs = [1.0 if d == optuna.study.StudyDirection.MINIMIZE else -1.0 for d in study.directions]
     order = [index] + [i for i in range(n) if i != index]
@@ -116,7 +116,7 @@ def _best_complete_trial(study: optuna.Study, storage: str) -> optuna.trial.Froz
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:
         raise StudyError(
-            f"study '{study.study_name}' in {storage} has no COMPLETE trial yet "
+            f"study '{study.study_name}' in {shown_url(storage)} has no COMPLETE trial yet "
             f"({len(study.trials)} trials in other states); run `{PHASE1_COMMAND}` to create one"
         )
     return study.best_trial if len(study.directions) == 1 else complete[0]

@@ -22,7 +22,7 @@ from diffexp.io_utils import atomic_write_text
 from diffexp.names import ANALYSIS_RESULTS_FILE, FAIL_REASON_ATTR, PRUNER_ATTR
 from diffexp.tuning.analysis.importance import Importance, compute_importance, objective_names
 from diffexp.tuning.analysis.recommendations import recommend
-from diffexp.tuning.storage import PHASE1_COMMAND, StudyError, open_study
+from diffexp.tuning.storage import PHASE1_COMMAND, StudyError, open_study, shown_url
 
 
 def analyze(
@@ -62,7 +62,7 @@ def build_report(
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     if not complete:
         raise StudyError(
-            f"study '{study.study_name}' in {storage} has no complete trial yet "
+            f"study '{study.study_name}' in {shown_url(storage)} has no complete trial yet "
             f"({_count_text(counts)}); wait for it or run `{PHASE1_COMMAND}`"
         )
     multi = len(study.directions) > 1
@@ -72,7 +72,7 @@ def build_report(
     has_intermediate = any(t.intermediate_values for t in trials)
     report = {
         "study_name": study.study_name,
-        "storage": storage,
+        "storage": shown_url(storage),
         "directions": [d.name.lower() for d in study.directions],
         "objective_names": objective_names(study),
         "counts": counts,

@@ -100,6 +100,7 @@ POLL_S = 2.0  # a slot without budget looks at the study again after this
 # Their draws follow the trial number (a grid point, a QMC index) in an order the seed sets:
 # every sweeper of the study needs the same order, or trial 3 of one is trial 5 of another.
 SAME_SEED_SAMPLERS = ("GridSampler", "QMCSampler")
+SEED_CLAIM_ATTR = "diffexp_configured_seed_taken_by"  # study: its first sweeper
 
 
 class SweepStoppedError(UserError, ValueError):
@@ -231,27 +232,49 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
         fail_stale_trials(study, storage, self.liveness)  # only the dead: live ones run on
         return study, storage
 
-    def _reseed_sampler(self, study_name: str) -> None:
-        """This sweeper's own seed stream (see `sampler_seed`), logged."""
+    def _seeded_config(self) -> tuple[Any, bool] | None:
+        """(configured seed, whether all sweepers must share it), or None: not reseedable."""
         config = self.sampler_config
         if self.sampler_factory is None or not isinstance(config, DictConfig):
-            return
-        target = str(OmegaConf.select(config, "_target_", default=""))
+            return None
         if "seed" not in config:
+            return None
+        target = str(OmegaConf.select(config, "_target_", default=""))
+        return config.seed, target.endswith(SAME_SEED_SAMPLERS)
+
+    def _share_seed(self, study_name: str) -> None:
+        """Grid and QMC: one seed for every sweeper of the study (before the grid is built)."""
+        seeded = self._seeded_config()
+        if seeded is None or not seeded[1]:
             return
-        configured = config.seed  # None: the stream still differs per sweeper, and is logged
-        if target.endswith(SAME_SEED_SAMPLERS):
-            self.sampler_seed = shared_seed(configured, study_name)
-            self.sampler = self.sampler_factory(self.sampler_seed)
-            log.info("sampler seed %d, shared by every sweeper of the study", self.sampler_seed)
-            return
-        self.sampler_seed = derive_seed(configured, study_name)
+        assert self.sampler_factory is not None
+        self.sampler_seed = shared_seed(seeded[0], study_name)
         self.sampler = self.sampler_factory(self.sampler_seed)
+        log.info("sampler seed %d, shared by every sweeper of the study", self.sampler_seed)
+
+    def _claim_seed_stream(self, study: optuna.Study) -> None:
+        """The study's first sweeper samples from the configured seed (a fresh run is as
+        reproducible as the official sweeper's); every later sweeper, and every re-run, from
+        its own stream derived from that seed, the study and its start. Decided under the
+        study lock, so two sweepers starting at once cannot both take the configured seed."""
+        seeded = self._seeded_config()
+        if seeded is None or seeded[1]:
+            return
+        assert self.sampler_factory is not None
+        configured = seeded[0]
+        with self._study_lock.held():
+            first = configured is not None and SEED_CLAIM_ATTR not in study.user_attrs
+            if first:
+                study.set_user_attr(SEED_CLAIM_ATTR, f"{os.uname().nodename} pid {os.getpid()}")
+        self.sampler_seed = int(configured) if first else derive_seed(configured, study.study_name)
+        self.sampler = study.sampler = self.sampler_factory(self.sampler_seed)
         log.info(
-            "sampler seed stream %d (from seed %s, study '%s', this sweeper's start on %s, pid %d)",
+            "sampler seed stream %d (%s; study '%s', sweeper on %s, pid %d)",
             self.sampler_seed,
-            configured,
-            study_name,
+            "the configured seed: the study's first sweeper"
+            if first
+            else f"derived from seed {configured} and this sweeper's start",
+            study.study_name,
             os.uname().nodename,
             os.getpid(),
         )
@@ -279,9 +302,11 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
                 "/".join(TRIAL_ENV),
             )
         self._silent_warned = False
-        self._reseed_sampler(str(self.study_name))
+        self._share_seed(str(self.study_name))
         space = self._search_space(arguments)
         study, storage = self._open_study()
+        self._study_lock = StudyLock(str(self.storage), str(study.study_name))
+        self._claim_seed_stream(study)
         kind = launcher_kind(self.launcher)
         self._warn_unsafe_storage(kind)
         counted, running = _budget(study)
@@ -298,7 +323,6 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
             type(self.pruner).__name__,
         )
         state = _SweepState(allowed_failures=self.max_failure_rate * max(to_run, 1))
-        self._study_lock = StudyLock(str(self.storage), str(study.study_name))
         self._beater = Beater(
             storage,
             self.liveness.interval,

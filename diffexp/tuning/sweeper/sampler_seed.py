@@ -3,9 +3,11 @@
 The sampler config's `seed` (the official default is 123) is the same for every run and
 every sweeper of a study, so N sweepers on one study, or a sweeper re-run after a crash,
 replayed the same random start-up trials: 6 of 14 trials repeated another's parameters. The
-seed a sweeper uses is derived from the configured seed, the study, the sweeper's start time,
-host and process, and is logged and kept on each trial it launches (user attr
-`sampler_seed`), so a run stays explainable while no two sweepers share a stream.
+study's first sweeper keeps the configured seed (a fresh sweep reproduces the official
+sweeper's trials); every later sweeper and re-run derives its seed from the configured one,
+the study, its start time, host and process. The seed is logged and kept on each trial the
+sweeper launches (user attr `sampler_seed`), so a run stays explainable while no two
+sweepers share a stream.
 
 The grid and QMC samplers are the exception: they map trial number n to the n-th point of
 an order the seed shuffles, so all sweepers of a study must share one seed, and the shared
