@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from typing import NoReturn
 
 import pytest
 
+from tests.ci_gate import unavailable
 from tests.conftest import REPO
 
 
@@ -18,12 +20,9 @@ def _cluster_answers() -> bool:
     return state.returncode == 0 and state.stdout.strip().startswith(("idle", "mixed", "alloc"))
 
 
-def slurm_unavailable(reason: str) -> None:
-    """Skip, saying why; on CI (CI=true) fail instead: CI must run the SLURM test."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true needs the SLURM test, but {reason}", pytrace=False)
-    print(f"SKIP: {reason}")
-    pytest.skip(reason)
+def slurm_unavailable(reason: str) -> NoReturn:
+    """Skip, saying why; on CI (CI=true) fail instead: CI must run the SLURM tests."""
+    unavailable("SLURM", reason)
 
 
 @pytest.fixture(scope="session")
