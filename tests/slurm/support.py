@@ -23,8 +23,11 @@ SLURM_JOB = (
 )
 
 
-def start_tiny_sweep(folder: Path, storage: str, *overrides: str) -> subprocess.Popen:
-    """The tiny app's `-m` sweep as SLURM jobs, in the background, output to files."""
+def start_tiny_sweep(
+    folder: Path, storage: str, *overrides: str, env: dict[str, str] | None = None
+) -> subprocess.Popen:
+    """The tiny app's `-m` sweep as SLURM jobs, in the background, output to files; `env`
+    is added to the sweeper's environment (which its SLURM jobs inherit)."""
     command = [
         sys.executable,
         str(TINY_APP),
@@ -34,7 +37,7 @@ def start_tiny_sweep(folder: Path, storage: str, *overrides: str) -> subprocess.
         f"paths.study_storage={storage}",
         *overrides,
     ]
-    return start(command, folder)
+    return start(command, folder, env)
 
 
 def start(command: list[str], folder: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
