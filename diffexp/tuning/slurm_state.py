@@ -174,6 +174,19 @@ def query_controller(job_ids: Iterable[str], run: Runner = _run_command) -> dict
     return {job_id: infos[job_id] for job_id in wanted if job_id in infos}
 
 
+def active_job_ids(job_ids: Iterable[str], run: Runner = _run_command) -> set[str]:
+    """The jobs among `job_ids` that the controller still holds as pending, running or
+    requeued. Why: a requeued job waits ~2 min (Reason=BeginTime) and then restarts its
+    trial without beating meanwhile; a liveness check should not fail a trial whose job is
+    one of these. A job the controller does not know is not in the result."""
+    infos = query_controller(job_ids, run)
+    return {
+        job_id
+        for job_id, info in infos.items()
+        if is_active(info["State"]) and base_state(info["State"]) not in ("", "UNKNOWN")
+    }
+
+
 def _parsed(run: Runner, command: list[str], parse: Callable[[str], dict]) -> dict:
     """`parse` of the command's output; {} when it fails (an unknown job id makes both tools
     exit 1: that is an answer, 'not known', not an error worth a warning)."""

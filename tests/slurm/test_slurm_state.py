@@ -15,6 +15,7 @@ from diffexp.tuning.slurm_state import (
     LOST_STATE,
     ControllerInfoWatcher,
     SlurmJobEndedError,
+    active_job_ids,
     ended_job_error,
     install_watcher,
     parse_scontrol,
@@ -128,6 +129,15 @@ def test_controller_is_asked_with_squeue_then_scontrol_for_the_rest():
     assert infos["60"]["Source"] == "scontrol"
     assert [c[0] for c in cluster.commands] == ["squeue", "scontrol", "scontrol"]
     assert query_controller([], run=cluster) == {}
+
+
+def test_active_jobs_are_those_the_controller_holds_as_pending_or_running():
+    cluster = Cluster(squeue=SQUEUE + "56|RUNNING|None|node2\n", scontrol={"61": SCONTROL_REQUEUED})
+    assert active_job_ids(["53", "54", "55_1", "56", "61", "999"], run=cluster) == {
+        "55_1",
+        "56",
+        "61",  # requeued, waiting for its begin time: alive
+    }
 
 
 def _poll(watcher: ControllerInfoWatcher, job_id: str) -> bool:
