@@ -16,4 +16,7 @@ mkdir -p /etc/postgresql-common
 if ! grep -qs '^create_main_cluster' /etc/postgresql-common/createcluster.conf; then
   echo 'create_main_cluster = false' >> /etc/postgresql-common/createcluster.conf
 fi
-apt-get install -y -qq postgresql
+# --force-confold: keep that createcluster.conf instead of asking (dpkg prompts on a conffile
+# that already exists, whatever DEBIAN_FRONTEND says).
+apt-get install -y -qq -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+  postgresql
