@@ -11,7 +11,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .DEFAULT_GOAL := help
 
-.PHONY: help install install-gpu demo test test-fast lint train lr-find phase1 phase1b phase2 phase3 analyze \
+.PHONY: help install install-postgres install-gpu demo test test-fast lint train lr-find phase1 phase1b phase2 phase3 analyze \
         dashboard pmt-selection bench lock clean
 
 help: ## list the targets
@@ -25,6 +25,10 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	@touch $@
 
 install: $(VENV)/.installed ## create .venv and install diffexp with pinned dependencies
+
+install-postgres: ## install the PostgreSQL driver (extra `postgres`; `make install` has it already)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -c requirements.lock -e ".[postgres]"
 
 install-gpu: install ## swap tensorflow-cpu for tensorflow[and-cuda] (same version) in .venv
 	$(PY) -m pip uninstall -q -y tensorflow-cpu

@@ -21,6 +21,7 @@ LAUNCHERS = (
     "hydra_plugins.diffexp_pool_launcher.launcher.PoolLauncher",
     "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher",
     "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher",
+    "hydra_plugins.diffexp_slurm_launcher.launcher.DiffexpSlurmLauncher",
 )
 SWEEPERS = (
     "hydra._internal.core_plugins.basic_sweeper.BasicSweeper",

@@ -14,6 +14,9 @@ import pytest  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
 from omegaconf import DictConfig, open_dict  # noqa: E402
 
+# A throwaway PostgreSQL server for any test that asks for it (skips without the package).
+from tests.postgres_server import postgres_server, postgres_url  # noqa: E402, F401
+
 REPO = Path(__file__).resolve().parents[1]
 CONF_DIR = REPO / "conf"
 
