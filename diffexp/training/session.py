@@ -140,7 +140,8 @@ class TrainingSession:
             return self.best_of
         return {
             "study_name": self.cfg.best_of,
-            "storage": self.cfg.paths.study_storage,
+            # as configured (an ${oc.env:…} stays unresolved): a resolved URL may hold a password
+            "storage": OmegaConf.to_container(self.cfg.paths, resolve=False)["study_storage"],
             "trial_number": self.cfg.best_of_trial,
         }
 

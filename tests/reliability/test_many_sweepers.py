@@ -67,7 +67,14 @@ def _finish(process: subprocess.Popen, timeout: float = 240) -> str:
 
 @pytest.mark.parametrize(
     ("kind", "sweepers"),
-    [("sqlite", 2), ("sqlite", 3), ("journal", 2), ("journal", 3)],
+    [
+        ("sqlite", 2),
+        ("sqlite", 3),
+        ("journal", 2),
+        ("journal", 3),
+        ("postgresql", 2),
+        ("postgresql", 3),
+    ],
 )
 def test_n_sweepers_on_one_study_reach_exactly_n_trials(kind, sweepers, tmp_path, request):
     storage = _storage(kind, tmp_path, request)

@@ -74,6 +74,7 @@ from diffexp.tuning.liveness import (
     beat,
     fail_stale_trials,
     retried_numbers,
+    write_lost_trial_record,
 )
 from diffexp.tuning.pruners import build_pruner, pruner_config_to_dict
 from diffexp.tuning.storage import (
@@ -84,6 +85,7 @@ from diffexp.tuning.storage import (
     storage_kind,
     url_without_password,
 )
+from diffexp.tuning.storage_checks import warn_if_unsafe_storage
 from diffexp.tuning.study_lock import StudyLock
 from diffexp.tuning.sweeper.app import TRIAL_ENV
 from diffexp.tuning.sweeper.resources import launcher_kind, set_trial_threads, slots_for
@@ -347,12 +349,9 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
             raise SweepStoppedError(self._stopped_message(summary, state, len(state.launched)))
 
     def _warn_unsafe_storage(self, kind: str) -> None:
-        if kind == "slurm" and storage_kind(str(self.storage)) == "sqlite":
-            log.warning(
-                "a SLURM launcher with a SQLite storage (%s): SQLite is not safe on a shared "
-                "filesystem across nodes; use PostgreSQL or a journal file (docs/scaling.md)",
-                shown_url(str(self.storage)),
-            )
+        warning = warn_if_unsafe_storage(kind, str(self.storage))
+        if warning:
+            log.warning(warning)
 
     def _stopped_message(self, summary: dict, state: _SweepState, to_run: int) -> str:
         reasons = Counter(
@@ -523,7 +522,10 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
         )
         self._tell(study, trial.number, state=TrialState.FAIL, skip_if_finished=True)
         log.warning("trial %d failed: %s", trial.number, reason)
-        return storage.get_trial(trial._trial_id)
+        frozen = storage.get_trial(trial._trial_id)
+        with contextlib.suppress(OSError):  # the job died before writing it (cancelled, killed)
+            write_lost_trial_record(study.study_name, frozen)
+        return frozen
 
     @staticmethod
     def _tell(study: optuna.Study, number: int, **kwargs: Any) -> None:
