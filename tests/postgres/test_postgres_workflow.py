@@ -141,7 +141,7 @@ def _dashboard_studies(port: int, dashboard: subprocess.Popen) -> list[dict]:
             raise AssertionError(f"optuna-dashboard exited: {dashboard.stdout.read()[-2000:]}")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=5) as r:
-                return json.loads(r.read())["studies"]
+                return json.loads(r.read())["study_summaries"]
         except OSError:
             time.sleep(0.5)
     raise AssertionError("optuna-dashboard did not answer")
