@@ -147,13 +147,15 @@ def test_time_limit_kills_the_trial_and_recycling_replaces_workers(tmp_path, sql
         "hydra.sweeper.max_failure_rate=0.5",
         "hydra/sweeper/pruner=none",
         "hydra.launcher.max_tasks_per_worker=1",
-        "hydra.launcher.timeout_min=0.05",  # 3 s; trial 0 needs 4 x 2 s
+        # 9 s, worker start-up included (a fresh worker per trial): room for a loaded machine;
+        # trial 0 needs 4 x 5 s
+        "hydra.launcher.timeout_min=0.15",
         "task.long_trials=[0]",
-        "task.long_epoch_seconds=2.0",
+        "task.long_epoch_seconds=5.0",
     )
     trials = _trials(sqlite_url)
     assert trials[0].state == TrialState.FAIL
-    assert "ran past its time limit of 0.05 min" in trials[0].user_attrs["fail_reason"]
+    assert "ran past its time limit of 0.15 min" in trials[0].user_attrs["fail_reason"]
     assert {trials[n].state for n in (1, 2, 3)} == {TrialState.COMPLETE}
     pids = _worker_pids(tmp_path / "sweeps" / "run")
     assert len(set(pids.values())) == len(pids) == 4  # one trial per worker
