@@ -51,6 +51,7 @@ class JobPayload:
 def serve(conn: Connection) -> None:
     """Worker main loop: a payload in, a pickled JobReturn out, until STOP or the pipe closes
     (the launcher's process is gone: exit rather than linger as an orphan)."""
+    _keep_data_across_jobs()
     jobs_run = 0
     while True:
         try:
@@ -67,6 +68,14 @@ def serve(conn: Connection) -> None:
             return
         # After the answer: the sweeper records this trial and asks the next one meanwhile.
         reset_between_jobs()
+
+
+def _keep_data_across_jobs() -> None:
+    """Trials in this worker share their prepared data (diffexp.training.worker_cache): a
+    search changes the model, not the data, and preparing it again is per-trial overhead."""
+    from diffexp.training import worker_cache
+
+    worker_cache.enable()
 
 
 def run_payload(data: bytes, jobs_run: int) -> bytes:
