@@ -100,3 +100,29 @@ def test_step_line_holds_the_best_until_the_peer_ends():
     xs, ys = step_points([(1.0, 0.5), (3.0, 0.4), (2.0, 0.6)], end_seconds=6.0)
     assert xs == [1.0, 3.0, 3.0, 6.0]
     assert ys == [0.5, 0.5, 0.4, 0.4]
+
+
+def test_the_report_has_one_peer_row_with_medians_and_ranges():
+    from diffexp.bench import report
+    from diffexp.bench.tuning_bench import summarise
+
+    runs = [_run(), _run(shift=2.0), _run(shift=4.0)]
+    for run in runs:
+        for peer in PEERS:
+            run[peer]["best_value"] = min(v for _, v in run[peer]["timeline"])
+            run[peer]["idle_slot_fraction"] = 0.1
+        run["speedup_diffexp_vs_sequential"] = run["speedup_diffexp_vs_batched"] = 1.5
+        run["diffexp"]["trial_outside_training_share"] = None
+    results = {
+        "sections": {
+            "tuning": {
+                "figures": summarise(runs),
+                "details": {"runs": runs, "peers": list(PEERS)},
+            }
+        }
+    }
+    lines = report.peer_table(results)
+    rows = [line for line in lines if line.startswith("| ") and "peer |" not in line]
+    assert [row.split(" | ")[0] for row in rows] == [f"| {p}" for p in PEERS]
+    assert "| diffexp | 14 (12–16) | 3 of 3 | 0.3510 | 4 | 0.10 | 22 (20–24) |" in lines
+    assert rows[2].startswith("| batched | — | 0 of 3 |")
