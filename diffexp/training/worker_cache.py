@@ -16,10 +16,14 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig, OmegaConf
 
-from diffexp.training.preparation import PreparedData, prepare_data
+if TYPE_CHECKING:  # importing preparation imports TensorFlow; the pool worker enables the
+    # cache before its first job, and TensorFlow must first be imported by the job, after it
+    # has sized TensorFlow's thread pools (runtime.configure_threads)
+    from diffexp.training.preparation import PreparedData
 
 MAX_ENTRIES = 2  # data sets kept at once: a search uses one; two cover a switch between searches
 
@@ -60,6 +64,8 @@ def data_key(cfg: DictConfig) -> str:
 def prepared_data(cfg: DictConfig) -> PreparedData:
     """prepare_data(cfg) for a new run (normalisation fitted here), from memory when enabled
     and prepared before."""
+    from diffexp.training.preparation import prepare_data
+
     if not _enabled:
         return prepare_data(cfg)
     key = data_key(cfg)

@@ -39,3 +39,20 @@ def test_the_key_covers_data_and_the_encoding_keys_of_the_model(tmp_path):
     assert worker_cache.data_key(_cfg(tmp_path, "optimizer.lr=1e-4")) == base
     assert worker_cache.data_key(_cfg(tmp_path, "data.seed=7")) != base
     assert worker_cache.data_key(_cfg(tmp_path, "model=mlp")) != base
+
+
+def test_switching_the_cache_on_in_a_worker_imports_no_tensorflow():
+    """The pool worker enables the cache before its first job; TensorFlow must first be
+    imported by the job, after it sized the thread pools (a worker that imported it early
+    also ran past the pool tests' 3 s job time limits)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, hydra_plugins.diffexp_pool_launcher.job_runner as runner; "
+        "runner._keep_data_across_jobs(); "
+        "from diffexp.training import worker_cache; assert worker_cache.enabled(); "
+        "print('tensorflow' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
