@@ -11,6 +11,7 @@ from diffexp.bench.quality import best_so_far
 
 PLOT_FILE = "time_to_quality.png"
 LINE_STYLES = ("-", "--", ":", "-.")
+ZOOM = 1.4  # the y axis ends at 1.4x the highest bar: the first, poor trials would flatten the rest
 
 
 def step_points(
@@ -41,13 +42,18 @@ def plot_time_to_quality(
     fig = Figure(figsize=(9, 5))
     ax = fig.subplots()
     colours = {peer: f"C{index}" for index, peer in enumerate(peers)}
+    ys_all: list[float] = []
     for seed_index, run in enumerate(runs):
         style = LINE_STYLES[seed_index % len(LINE_STYLES)]
         for peer in peers:
             xs, ys = step_points(run[peer]["timeline"], float(run[peer]["wall_seconds"]))
+            ys_all.extend(ys)
             label = peer if seed_index == 0 else None
             ax.plot(xs, ys, style, color=colours[peer], label=label, linewidth=1.4)
         ax.axhline(bars[seed_index], color="grey", linestyle=style, linewidth=0.8)
+    top = min(max(ys_all, default=1.0), ZOOM * max(bars)) if bars else None
+    if top is not None and top > min(bars):
+        ax.set_ylim(min(min(ys_all, default=top), min(bars)) * 0.995, top)
     ax.set(
         xlabel="wall time since the command started (s)",
         ylabel="best validation loss so far",
