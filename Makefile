@@ -80,7 +80,7 @@ dashboard: install ## optuna-dashboard on the shared study storage (127.0.0.1:80
 pmt-selection: install ## rank PMTs by Fisher information; Cramer-Rao curves vs random subsets
 	$(PY) -m diffexp.select_pmts $(ARGS)
 
-bench: install ## measure every speed claim side by side (ARGS='bench.size=smoke')
+bench: install ## measure every speed claim side by side, tuning peers and time to quality included (ARGS='bench.size=smoke')
 	$(PY) -m diffexp.bench $(ARGS)
 
 lock: ## regenerate requirements.lock from a fresh venv (after changing a pin)

@@ -1,6 +1,8 @@
-"""The two ways of training the same denoiser that diffexp's compiled step is compared with:
-Keras' own `Model.fit` (the loss in a `train_step` override, batches from tf.data) and a plain
-eager `GradientTape` loop. Both use the same architecture, batch and optimizer config."""
+"""The ways of training the same denoiser that diffexp's compiled step is compared with:
+Keras' own `Model.fit` (the loss in a `train_step` override, batches from tf.data) as a user
+calls it first (one step per call, no XLA) and as a user who tunes it would (the same
+`steps_per_execution` and `jit_compile` as diffexp's trainer: the fair baseline), and a plain
+eager `GradientTape` loop. All use the same architecture, batch and optimizer config."""
 
 from __future__ import annotations
 
@@ -56,11 +58,18 @@ def fit_runner(
     steps: int,
     seed: int,
     prior: PriorValues | None = None,
+    steps_per_execution: int = 1,
+    jit_compile: bool = False,
 ) -> Callable[[], None]:
-    """A callable that trains `steps` batches with `Model.fit` (one epoch per call)."""
+    """A callable that trains `steps` batches with `Model.fit` (one epoch per call). The
+    defaults are fit's own (one step per call, no XLA); the fair baseline passes the trainer's
+    `steps_per_execution` and `jit_compile`. Batches come from a shuffled, repeated, prefetched
+    tf.data pipeline over the in-memory arrays, as the Keras guides write it."""
     denoiser, objective, optimizer = _model_and_optimizer(cfg, x.shape[1], c.shape[1], prior)
     model = DenoisingFitModel(denoiser, objective)
-    model.compile(optimizer=optimizer)
+    model.compile(
+        optimizer=optimizer, steps_per_execution=steps_per_execution, jit_compile=jit_compile
+    )
     dataset = (
         tf.data.Dataset.from_tensor_slices((x, c))
         .shuffle(min(len(x), 65536), seed=seed)

@@ -21,6 +21,7 @@ SECTIONS = (
     "sampling",
     "tuning",
     "overhead",
+    "warm_trial",
 )
 
 

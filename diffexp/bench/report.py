@@ -59,6 +59,44 @@ def targets_table(results: dict) -> list[str]:
     return lines
 
 
+def _median_range(fig: dict | None, digits: int = 0) -> str:
+    if not fig:
+        return "—"
+    return (
+        f"{fig['median']:.{digits}f} ({fig['min']:.{digits}f}–{fig['max']:.{digits}f})"
+        if fig["min"] != fig["max"]
+        else f"{fig['median']:.{digits}f}"
+    )
+
+
+def peer_table(results: dict) -> list[str]:
+    """One row per tuning peer: time to the quality bar, best value at the common budget,
+    trials finished, idle slot share; medians over seeds with their range."""
+    tuning = results["sections"].get("tuning", {})
+    peers = tuning.get("details", {}).get("peers")
+    if not peers or "error" in tuning:
+        return []
+    figures, seeds = tuning["figures"], len(tuning["details"]["runs"])
+    lines = [
+        "## Tuning peers",
+        "",
+        "| peer | time to quality (s) | reached in seeds | best at budget | trials finished "
+        "| idle slot share | wall (s) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for peer in peers:
+        reached = figures.get(f"{peer}_reached_quality", {}).get("median", 0)
+        lines.append(
+            f"| {peer} | {_median_range(figures.get(f'{peer}_time_to_quality_seconds'))} "
+            f"| {reached:g} of {seeds} "
+            f"| {_median_range(figures.get(f'{peer}_best_at_budget'), 4)} "
+            f"| {_median_range(figures.get(f'{peer}_trials_finished'))} "
+            f"| {_median_range(figures.get(f'{peer}_idle_slot_fraction'), 2)} "
+            f"| {_median_range(figures.get(f'{peer}_wall_seconds'))} |"
+        )
+    return [*lines, ""]
+
+
 def markdown(results: dict) -> str:
     machine = results["machine"]
     versions = ", ".join(f"{k} {v}" for k, v in results["package_versions"].items())
@@ -75,6 +113,7 @@ def markdown(results: dict) -> str:
         "",
         *figures_table(results),
         "",
+        *peer_table(results),
         "## Targets",
         "",
         *targets_table(results),

@@ -27,6 +27,7 @@ def _section_runner(name: str):
         throughput_bench,
         tuning_bench,
         validation_bench,
+        warm_trial_bench,
     )
 
     return {
@@ -37,6 +38,7 @@ def _section_runner(name: str):
         "sampling": sampling_bench.run,
         "tuning": tuning_bench.run,
         "overhead": overhead_bench.run,
+        "warm_trial": warm_trial_bench.run,
     }[name]
 
 

@@ -1,14 +1,17 @@
-"""Section 6: the tuning comparison. One study run three ways on this machine, side by side,
+"""Section 6: the tuning comparison. One study run four ways on this machine, side by side,
 repeated over several sweeper seeds and summarised:
 
 1. sequential: diffexp's sweeper, one trial at a time, no pruning;
-2. batched: the official hydra-optuna-sweeper (batches of `n_jobs`, no pruning);
-3. diffexp: asynchronous slots with the median pruner.
+2. threads: the note's own recipe, `study.optimize(objective, n_jobs)` in one process with the
+   median pruner (`diffexp.bench.thread_peer`);
+3. batched: the official hydra-optuna-sweeper (batches of `n_jobs`, no pruning);
+4. diffexp: asynchronous slots with the median pruner.
 
-Each is a real `-m` multirun in a subprocess with its own storage; the figures are read from
-the storages (trial start/end times) and the subprocess wall time. Called by `make bench`.
-The batched run gets the same DIFFEXP_THREADS as diffexp's trials, so the ratio measures
-batching and pruning, not thread oversubscription.
+Each is a real command in a subprocess with its own storage; the figures are read from the
+storages (trial start/end times) and the subprocess wall time, and time to quality
+(`diffexp.bench.quality`) from when each completed trial was told to the storage. Called by
+`make bench`. The batched run gets the same DIFFEXP_THREADS as diffexp's trials, so the ratio
+measures batching and pruning, not thread oversubscription.
 """
 
 from __future__ import annotations
@@ -19,21 +22,25 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 
-from diffexp.bench import stats
+from diffexp.bench import quality, stats
 from diffexp.bench.context import BenchContext
 from diffexp.bench.epochs import share_outside_epochs
+from diffexp.bench.quality_plot import PLOT_FILE, plot_time_to_quality
 from diffexp.names import RUN_CONFIG_FILE
 from diffexp.runtime import THREADS_ENV, available_cores
 from diffexp.training.records import read_metrics
 
-MODES = ("sequential", "batched", "diffexp")
+MODES = ("sequential", "batched", "diffexp")  # the three Hydra sweeps of compare_sweeps
+PEERS = ("sequential", "threads", "batched", "diffexp")  # what the section compares
 DIFFEXP_TRAIN = [sys.executable, "-m", "diffexp.train", "search=phase1"]
+THREAD_PEER = [sys.executable, "-m", "diffexp.bench.thread_peer"]
 
 
 def compare_sweeps(
@@ -111,8 +118,23 @@ def _run_mode(mode: str, base: list[str], workdir: Path, slots: int, timeout_s: 
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     in_flight = 1 if mode == "sequential" else slots
     env[THREADS_ENV] = str(max(1, available_cores() // in_flight))
+    wall, started_at = _timed_run(mode, command, env, workdir, timeout_s)
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    return {
+        "wall_seconds": wall,
+        **study_figures(study),
+        **job_figures(workdir / f"{mode}_sweep", in_flight),
+        "timeline": quality.completed_timeline(study.get_trials(deepcopy=False), started_at),
+    }
+
+
+def _timed_run(
+    mode: str, command: list[str], env: dict, workdir: Path, timeout_s: float
+) -> tuple[float, datetime]:
+    """(wall seconds, local start time) of `command`; its output goes to <workdir>/<mode>.log.
+    The start is local wall-clock time because Optuna stamps trials with it."""
     workdir.mkdir(parents=True, exist_ok=True)
-    started = time.monotonic()
+    started_at, started = datetime.now(), time.monotonic()
     process = subprocess.run(
         command, cwd=os.getcwd(), env=env, capture_output=True, text=True, timeout=timeout_s
     )
@@ -122,11 +144,48 @@ def _run_mode(mode: str, base: list[str], workdir: Path, slots: int, timeout_s: 
         raise RuntimeError(
             f"bench {mode} sweep failed (exit {process.returncode}); see {workdir / f'{mode}.log'}"
         )
-    study = optuna.load_study(study_name=study_name, storage=storage)
+    return wall, started_at
+
+
+def run_thread_peer(
+    workdir: Path,
+    n_trials: int,
+    n_jobs: int,
+    train_overrides: list[str],
+    timeout_s: float = 7200,
+) -> dict[str, Any]:
+    """The note's recipe (`diffexp.bench.thread_peer`) on the same study budget; its idle slot
+    share comes from the storage's trial start and completion times, which are exact for an
+    in-process study (no batch is told late)."""
+    workdir = Path(workdir).resolve()
+    storage = f"sqlite:///{workdir / 'threads.db'}"
+    command = [
+        *THREAD_PEER,
+        f"--storage={storage}",
+        "--study-name=bench_threads",
+        f"--sweep-dir={workdir / 'threads_sweep'}",
+        f"--n-trials={n_trials}",
+        f"--n-jobs={n_jobs}",
+        *train_overrides,
+    ]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    env[THREADS_ENV] = str(available_cores())  # one process: its threads share the pools
+    wall, started_at = _timed_run("threads", command, env, workdir, timeout_s)
+    study = optuna.load_study(study_name="bench_threads", storage=storage)
+    trials = study.get_trials(deepcopy=False)
+    spans = [
+        (
+            (t.datetime_start - started_at).total_seconds(),
+            (t.datetime_complete - started_at).total_seconds(),
+        )
+        for t in trials
+        if t.datetime_start and t.datetime_complete
+    ]
     return {
         "wall_seconds": wall,
         **study_figures(study),
-        **job_figures(workdir / f"{mode}_sweep", in_flight),
+        "idle_slot_fraction": quality.idle_share(spans, n_jobs),
+        "timeline": quality.completed_timeline(trials, started_at),
     }
 
 
@@ -178,20 +237,35 @@ def _outside_training_share(trial_dir: Path, span: float) -> float | None:
 
 
 def run(ctx: BenchContext) -> dict:
+    """Each seed runs the four peers in turn (the three Hydra sweeps, then the thread recipe),
+    so a burst of load on the shared machine falls on all of them alike, seed after seed."""
     size = ctx.size
     per_seed = []
     for index in range(int(size.tuning_seeds)):
         seed = ctx.seed + index
-        per_seed.append(
-            compare_sweeps(
-                ctx.work_dir / "tuning" / f"seed_{seed}",
-                n_trials=int(size.tuning_trials),
-                extra_overrides=(f"seed={seed}", *size.tuning_overrides),
-                launcher=dict(size.tuning_launchers),
-                profile=str(size.tuning_profile),
-            )
+        folder = ctx.work_dir / "tuning" / f"seed_{seed}"
+        overrides = (f"seed={seed}", *size.tuning_overrides)
+        result = compare_sweeps(
+            folder,
+            n_trials=int(size.tuning_trials),
+            extra_overrides=overrides,
+            launcher=dict(size.tuning_launchers),
+            profile=str(size.tuning_profile),
         )
-    return {"available": True, "figures": summarise(per_seed), "details": {"runs": per_seed}}
+        result["threads"] = run_thread_peer(
+            folder,
+            int(size.tuning_trials),
+            result["n_jobs"],
+            [f"profile={size.tuning_profile}", *overrides],
+        )
+        result["quality"] = quality.compare_peers({p: result[p] for p in PEERS}, "diffexp")
+        result["seed"] = seed
+        per_seed.append(result)
+    plot = plot_time_to_quality(
+        per_seed, PEERS, [r["quality"]["bar"] for r in per_seed], ctx.work_dir / PLOT_FILE
+    )
+    details = {"runs": per_seed, "plot": str(plot), "peers": list(PEERS)}
+    return {"available": True, "figures": summarise(per_seed), "details": details}
 
 
 def summarise(per_seed: list[dict]) -> dict:
@@ -204,7 +278,7 @@ def summarise(per_seed: list[dict]) -> dict:
             [r["speedup_diffexp_vs_batched"] for r in per_seed], "x", "CPU"
         ),
     }
-    for mode in MODES:
+    for mode in [p for p in PEERS if p in per_seed[0]]:
         figures[f"{mode}_wall_seconds"] = stats.figure(
             [r[mode]["wall_seconds"] for r in per_seed], "s", "CPU"
         )
@@ -224,4 +298,36 @@ def summarise(per_seed: list[dict]) -> dict:
     figures["diffexp_pruned_trials"] = stats.figure(
         [r["diffexp"]["pruned"] for r in per_seed], "trials", "CPU"
     )
+    if all("quality" in r for r in per_seed):
+        figures.update(quality_figures(per_seed))
+    return figures
+
+
+def quality_figures(per_seed: list[dict]) -> dict:
+    """Time to quality and best value at the common budget per peer, medians over seeds. A
+    peer that never reached the bar in a seed is left out of its time's median and counted in
+    `<peer>_reached_quality`."""
+    figures = {
+        "time_to_quality_vs_best_peer": stats.figure(
+            [r["quality"]["speedup_vs_best_peer"] for r in per_seed], "x", "CPU"
+        ),
+        "budget_seconds": stats.figure(
+            [r["quality"]["budget_seconds"] for r in per_seed], "s", "CPU"
+        ),
+    }
+    for peer in PEERS:
+        times = [r["quality"]["time_to_quality_seconds"][peer] for r in per_seed]
+        reached = [t for t in times if t is not None]
+        if reached:
+            figures[f"{peer}_time_to_quality_seconds"] = stats.figure(reached, "s", "CPU")
+        figures[f"{peer}_reached_quality"] = stats.figure([len(reached)], "seeds", "CPU")
+        at_budget = [r["quality"]["best_at_budget"][peer] for r in per_seed]
+        at_budget = [v for v in at_budget if v is not None]
+        if at_budget:
+            figures[f"{peer}_best_at_budget"] = stats.figure(at_budget, "loss", "CPU")
+        figures[f"{peer}_trials_finished"] = stats.figure(
+            [r[peer]["complete"] + r[peer]["pruned"] + r[peer]["failed"] for r in per_seed],
+            "trials",
+            "CPU",
+        )
     return figures

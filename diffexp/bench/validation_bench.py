@@ -12,7 +12,7 @@ import tensorflow as tf
 from omegaconf import DictConfig, OmegaConf
 from scipy.stats import spearmanr
 
-from diffexp.bench import stats
+from diffexp.bench import close_ranking, stats
 from diffexp.bench.context import BenchContext
 from diffexp.training.diffusion_loss import DiffusionObjective
 from diffexp.training.validation import build_validator
@@ -101,10 +101,12 @@ def run(ctx: BenchContext) -> dict:
     n_checkpoints = int(size.n_checkpoints)
     steps_each = max(1, int(size.validation_train_steps) // n_checkpoints)
     for _ in range(n_checkpoints):
+        previous = trainer.model.get_weights()
         for _ in range(steps_each):
             trainer.train_step()
         reference = evaluator.reference(int(size.reference_draws), seed + 3)
         rows.append((reference, fast.validate(), naive.validate()))
+    close = _close_ranking(ctx, trainer, evaluator, fast, naive, previous)
     reference, fast_values, naive_values = (np.array(col) for col in zip(*rows, strict=True))
 
     seconds = stats.interleaved_seconds(
@@ -119,7 +121,14 @@ def run(ctx: BenchContext) -> dict:
         "naive_abs_error": stats.figure(np.abs(naive_values - reference), "loss", device),
         "fast_spearman": _spearman(fast_values, reference),
         "naive_spearman": _spearman(naive_values, reference),
+        "naive_noise": stats.figure([close["naive_noise"]], "loss", device),
+        "close_pairs": stats.figure([len(close["pairs"])], "pairs", device),
     }
+    for name in ("fast", "naive"):
+        if close[f"{name}_concordance"] is not None:
+            figures[f"{name}_close_concordance"] = stats.figure(
+                [close[f"{name}_concordance"]], "fraction", device
+            )
     # what a different draw would give: the fast validator's error spread over draw seeds,
     # with uniform t (as it draws now) and with stratified t (a proposal), on the last checkpoint
     for stratified, name in (
@@ -139,8 +148,34 @@ def run(ctx: BenchContext) -> dict:
         "naive_samples_per_call": naive.n_batches * naive.batch_size,
         "validation_set_size": len(ctx.data.val_x),
         "reference_draws": int(size.reference_draws),
+        "close_ranking": close,
     }
     return {"figures": figures, "details": details}
+
+
+def _close_ranking(ctx, trainer, evaluator, fast, naive, previous) -> dict:
+    """Rank weights interpolated between the last two checkpoints (close_ranking): the
+    reference, fast and naive losses of each, the naive loop's noise on the last checkpoint,
+    and each validator's concordance on the pairs closer than that noise."""
+    size, seed = ctx.size, ctx.seed
+    weight_sets = close_ranking.interpolated_weights(
+        previous, trainer.model.get_weights(), int(size.close_checkpoints)
+    )
+    values = close_ranking.measure(
+        trainer.model,
+        weight_sets,
+        {"fast": fast.validate, "naive": naive.validate},
+        lambda: evaluator.reference(int(size.reference_draws), seed + 3),
+    )
+    noise = close_ranking.noise_of(naive.validate, int(size.naive_noise_repeats))
+    pairs = close_ranking.close_pairs(values["reference"], noise)
+    return {
+        **{f"{name}_losses": v for name, v in values.items()},
+        "naive_noise": noise,
+        "pairs": pairs,
+        "fast_concordance": close_ranking.concordance(values["fast"], values["reference"], pairs),
+        "naive_concordance": close_ranking.concordance(values["naive"], values["reference"], pairs),
+    }
 
 
 def _spearman(values: np.ndarray, reference: np.ndarray) -> dict:

@@ -14,7 +14,7 @@ from diffexp import names, runtime
 from diffexp.data import EventTransform
 from diffexp.errors import UserError
 from diffexp.io_utils import atomic_write_json
-from diffexp.training import checkpoints, environment, records
+from diffexp.training import checkpoints, environment, records, worker_cache
 from diffexp.training.preparation import prepare_data
 from diffexp.training.results import DivergedError, TrainResult
 
@@ -61,7 +61,10 @@ class TrainingSession:
         runtime.seed_everything(int(cfg.seed))
         transform_path = self.run_dir / names.TRANSFORM_FILE
         saved = self.resume and transform_path.exists()
-        self.data = prepare_data(cfg, EventTransform.load(transform_path) if saved else None)
+        if saved:  # a resumed run keeps the normalisation it was trained with
+            self.data = prepare_data(cfg, EventTransform.load(transform_path))
+        else:  # a new run: from the worker's memory when it kept this data (worker_cache)
+            self.data = worker_cache.prepared_data(cfg)
         if not saved:
             self.data.transform.save(transform_path)
 

@@ -52,6 +52,7 @@ def serve(conn: Connection) -> None:
     """Worker main loop: a payload in, a pickled JobReturn out, until STOP or the pipe closes
     (the launcher's process is gone: exit rather than linger as an orphan)."""
     _exit_with_parent()
+    _keep_data_across_jobs()
     jobs_run = 0
     while True:
         try:
@@ -95,6 +96,14 @@ def _exit_with_parent() -> None:
         os._exit(3)
 
     threading.Thread(target=watch, name="exit-with-sweeper", daemon=True).start()
+
+
+def _keep_data_across_jobs() -> None:
+    """Trials in this worker share their prepared data (diffexp.training.worker_cache): a
+    search changes the model, not the data, and preparing it again is per-trial overhead."""
+    from diffexp.training import worker_cache
+
+    worker_cache.enable()
 
 
 def run_payload(data: bytes, jobs_run: int) -> bytes:

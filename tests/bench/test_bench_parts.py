@@ -34,10 +34,11 @@ def test_default_size_targets_match_the_issue():
     config = compose_bench([])
     assert config.size.throughput_batch_size == 512
     assert config.train.profile.name == "default"
-    assert config.sections[0] == "validation" and len(config.sections) == 7
+    assert config.sections[0] == "validation" and len(config.sections) == 8
     t = config.targets
-    assert (t.fit_ratio, t.eager_ratio, t.matmul_fraction) == (1.0, 5.0, 0.5)
+    assert (t.fit_ratio, t.eager_ratio, t.matmul_fraction) == (1.0, 5.0, 0.6)
     assert (t.tuning_vs_sequential, t.tuning_vs_batched, t.overhead_share) == (2.5, 1.3, 0.2)
+    assert (t.time_to_quality, t.close_concordance) == (1.5, 0.9)
 
 
 @pytest.mark.parametrize(
@@ -134,11 +135,17 @@ def _judged_results(outside_training_share: float) -> dict:
         validation__speedup=25.0,
         validation__fast_abs_error=0.02,
         validation__naive_abs_error=0.01,
-        validation__fast_spearman=0.95,
+        validation__fast_close_concordance=0.95,
+        validation__naive_close_concordance=0.6,
+        validation__close_pairs=10.0,
+        validation__naive_noise=0.01,
         throughput__vs_fit=0.9,
+        throughput__vs_fit_fair=1.1,
         throughput__vs_eager=6.0,
-        throughput__matmul_fraction=0.5,
+        throughput__matmul_fraction=0.6,
         overhead__outside_training_share=outside_training_share,
+        warm_trial__before_outside_share=0.4,
+        warm_trial__after_outside_share=0.3,
     )
 
 
@@ -150,23 +157,34 @@ def test_targets_are_judged_pass_missed_or_not_judged():
     assert verdicts == {
         "validation speed-up vs naive": "PASS",
         "validation error <= naive error": "MISSED",
-        "validation ranking (Spearman)": "PASS",
-        "train step vs keras fit": "MISSED",
+        "close-checkpoint ranking (pair concordance)": "PASS",
+        "train loop vs fair keras fit": "PASS",
+        "train loop vs keras fit (1 step a call)": "MISSED",
         "train step vs eager loop": "PASS",
         "share of the matmul rate": "PASS",
         "tuning best value no worse": "n/a",
         "tuning vs sequential": "n/a",
         "tuning vs batched": "n/a",
+        "time to quality vs best peer": "n/a",
         "time outside training": "MISSED",
+        "warm-worker trial outside its epochs": "MISSED",
     }
     assert "missing" in rows["tuning vs batched"]["note"]
+    assert (
+        "naive loop orders 0.60 of them (fails it too)"
+        in (rows["close-checkpoint ranking (pair concordance)"]["note"])
+    )
+    assert (
+        "before (data prepared per trial): 40%"
+        in (rows["warm-worker trial outside its epochs"]["note"])
+    )
 
     results["overhead"]["details"]["profile"] = "smoke"
     results["throughput"] = {"error": "ValueError: broken"}
     rows = {row["target"]: row for row in targets.judge(results, bench.targets)}
     assert rows["time outside training"]["verdict"] == "n/a"
-    assert rows["train step vs keras fit"]["verdict"] == "n/a"
-    assert rows["train step vs keras fit"]["note"] == "ValueError: broken"
+    assert rows["train loop vs fair keras fit"]["verdict"] == "n/a"
+    assert rows["train loop vs fair keras fit"]["note"] == "ValueError: broken"
 
 
 def test_markdown_states_each_verdict(tmp_path):
@@ -186,7 +204,7 @@ def test_markdown_states_each_verdict(tmp_path):
     json_path, md_path = report.write(results, tmp_path / "out")
     text = md_path.read_text()
     assert "| validation | speedup | 25.00 | 25.00 | 25.00 | x |" in text
-    assert "| train step vs keras fit | >= 1 | 0.9 | **MISSED** |" in text
+    assert "| train loop vs keras fit (1 step a call) | >= 1 | 0.9 | **MISSED** |" in text
     assert "| time outside training | <= 0.2 | 0.1 | PASS |" in text
     assert "not available: missing" in text
     assert "test cpu, 2 cores, GPU: none" in text

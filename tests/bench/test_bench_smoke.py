@@ -20,12 +20,20 @@ SECTION_FIGURES = {
         "one_draw_error_stratified_t",
         "fast_spearman",
         "naive_spearman",
+        "naive_noise",
+        "close_pairs",
+        "fast_close_concordance",
+        "naive_close_concordance",
     },
     "throughput": {
         "diffexp_samples_per_second",
         "fit_samples_per_second",
         "eager_samples_per_second",
         "vs_fit",
+        "vs_fit_fair",
+        "fit_fair_samples_per_second",
+        "fit_fair_xla_samples_per_second",
+        "xla_vs_fit_fair_xla",
         "vs_eager",
         "diffexp_gflops",
         "matmul_gflops",
@@ -59,18 +67,26 @@ SECTION_FIGURES = {
         "start_and_import_share",
         "validation_share",
     },
+    "warm_trial": {
+        f"{variant}_{part}_share"
+        for variant in ("before", "after")
+        for part in ("outside", "data", "model_build", "compile", "writes")
+    },
 }
 TARGETS = {
     "validation speed-up vs naive",
     "validation error <= naive error",
-    "validation ranking (Spearman)",
-    "train step vs keras fit",
+    "close-checkpoint ranking (pair concordance)",
+    "train loop vs fair keras fit",
+    "train loop vs keras fit (1 step a call)",
     "train step vs eager loop",
     "share of the matmul rate",
     "tuning best value no worse",
     "tuning vs sequential",
     "tuning vs batched",
+    "time to quality vs best peer",
     "time outside training",
+    "warm-worker trial outside its epochs",
 }
 
 
@@ -98,6 +114,7 @@ def test_every_section_writes_every_key(smoke):
         "sampling",
         "tuning",
         "overhead",
+        "warm_trial",
     ]
     for section, names in SECTION_FIGURES.items():
         body = results["sections"][section]
@@ -118,13 +135,30 @@ def test_every_section_writes_every_key(smoke):
 
 
 @pytest.mark.slow
+def test_the_peer_comparison_plots_and_tabulates_all_four_peers(smoke):
+    _, results, folder = smoke
+    tuning = results["sections"]["tuning"]
+    assert tuning["details"]["peers"] == ["sequential", "threads", "batched", "diffexp"]
+    assert (folder / "time_to_quality.png").stat().st_size > 0
+    for peer in tuning["details"]["peers"]:
+        assert f"{peer}_trials_finished" in tuning["figures"]
+        assert f"{peer}_reached_quality" in tuning["figures"]
+        assert f"| tuning | {peer}_trials_finished |" in (folder / report.MARKDOWN_FILE).read_text()
+    for run in tuning["details"]["runs"]:
+        quality = run["quality"]
+        best = min(v for peer in tuning["details"]["peers"] for _, v in run[peer]["timeline"])
+        assert quality["bar"] == pytest.approx(best * 1.01)
+        assert any(t is not None for t in quality["time_to_quality_seconds"].values())
+
+
+@pytest.mark.slow
 def test_rates_are_positive_and_ratios_match_their_parts(smoke):
     _, results, _ = smoke
     sections = results["sections"]
     for body in sections.values():
         for name, fig in body.get("figures", {}).items():
             if fig["unit"] in ("samples/s", "events/s", "GFLOP/s", "x", "s", "ms") and (
-                "excess" not in name
+                "excess" not in name and name != "time_to_quality_vs_best_peer"
             ):
                 assert fig["min"] > 0, name
 
