@@ -42,6 +42,7 @@ import functools
 import logging
 import os
 import threading
+import warnings
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -94,6 +95,10 @@ from diffexp.tuning.sweeper.search_space import distributions_from_overrides, pa
 from diffexp.tuning.sweeper.summary import build_summary, format_summary, write_results
 
 log = logging.getLogger(__name__)
+
+# `study.ask` on a storage with heartbeats warns that heartbeats are meant for
+# `Study.optimize`; here the sweeper and the jobs beat themselves (diffexp.tuning.liveness).
+warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
 
 DEFAULT_STUDY_FILE = "optuna_study.db"  # in the sweep folder, when hydra.sweeper.storage is null
 NO_PRUNER = {"_target_": "optuna.pruners.NopPruner"}
