@@ -99,14 +99,16 @@ def _open_storage(url: str, heartbeat: dict[str, object]) -> BaseStorage:
 
 def _retry_schema_race(call: Callable[[], T]) -> T:
     """Several sweepers creating one new storage at the same instant: each checks for Optuna's
-    tables, finds none and creates them, and all but one fail with "already exists". The
-    tables are there by then, so opening again succeeds."""
+    tables, finds none and creates them (and Optuna's schema version row), and all but one fail
+    with "already exists" or a unique-constraint error. The tables are there by then, so
+    opening again succeeds."""
+    races = ("already exists", "duplicate key", "unique constraint")
     for attempt in range(3):
         try:
             return call()
         except SQLAlchemyError as error:
             text = str(error).lower()
-            if attempt == 2 or not ("already exists" in text or "duplicate key" in text):
+            if attempt == 2 or not any(race in text for race in races):
                 raise
             time.sleep(0.2 * (attempt + 1))
     raise AssertionError("unreachable")
