@@ -72,7 +72,6 @@ from diffexp.tuning.liveness import (
     LIVENESS_ATTR,
     Beater,
     Liveness,
-    beat,
     fail_stale_trials,
     retried_numbers,
     write_lost_trial_record,
@@ -447,7 +446,7 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
             if _budget(study)[0] >= self.n_trials:
                 return None
             trial = retry_on_lock(study.ask)
-            beat(storage, trial._trial_id)  # alive from its first moment, before its job starts
+            # beats at once (alive from its first moment, before its job starts) and then on
             self._beater.add(trial._trial_id)
             state.launched.append(trial.number)
             self._configure_trials([trial], *space)  # official: suggest + fixed user attrs
