@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from diffexp.training.preparation import PreparedData
 from diffexp.training.trainer import Trainer
-from diffexp.training.validation import FastValidator, NaiveValidator
+from diffexp.training.validation import FastValidator, NaiveValidator, build_validator
 
 N_FEATURES, N_CONDITIONS = 16, 4
 
@@ -146,6 +146,35 @@ def test_fast_validation_uses_double_batches_and_n_batches(make_config, tmp_path
     assert isinstance(trainer.validator, FastValidator)
     assert trainer.validator.n_samples == 64  # min(64 validation samples, 20 x 32)
     assert trainer.validator.batch_shape == (2, 32)
+
+
+def test_validation_sees_n_batches_of_double_training_batches_when_data_have_more(
+    make_config, tmp_path
+):
+    """With more validation data than it needs, validation covers n_batches x
+    batch_size_factor x the training batch of them (5 x 2 x 4 = 40 of 256 here): its loss
+    moves when the 40th sample changes and not when the 41st does. The trainer above has only
+    64 validation samples, which hid how many batches were used."""
+    cfg = trainer_config(
+        make_config, ["validation=fast", "trainer.batch_size=4", "validation.n_batches=5"]
+    )
+    assert int(cfg.validation.batch_size_factor) == 2
+    x, c = tiny_arrays(256, seed=7)
+    trainer = Trainer.from_config(cfg, PreparedData(x, c, x, c), tmp_path)
+    seen = 5 * 2 * 4
+    assert trainer.validator.n_samples == seen
+    assert trainer.validator.batch_shape == (5, 8)
+
+    def loss_with_sample_changed(index: int | None) -> float:
+        x_val = x.copy()
+        if index is not None:
+            x_val[index] += 5.0
+        validator = build_validator(cfg.validation, trainer.objective, x_val, c, 4, seed=3)
+        return validator.validate()
+
+    loss = loss_with_sample_changed(None)
+    assert loss_with_sample_changed(seen - 1) != loss
+    assert loss_with_sample_changed(seen) == loss
 
 
 def test_fast_validation_masks_the_padded_last_batch(make_config, tmp_path):
