@@ -1,6 +1,6 @@
 """The sweeper's budget and grace period, through whole sweeps run in this process (issue 26).
 
-Hydra's own in-process sweep runner (`hydra_sweep_runner`, with the basic launcher) drives the
+Hydra's own in-process sweep runner (`SweepTaskFunction`, with the basic launcher) drives the
 registered `hydra/sweeper=diffexp_optuna` exactly as a multirun does, with a task that returns
 at once, so each sweep takes about a second and needs no subprocess. What is checked is what
 the sweeps leave in the study storage.
@@ -18,6 +18,7 @@ import optuna
 import pytest
 from hydra.core.plugins import Plugins
 from hydra.core.singleton import Singleton
+from hydra.test_utils.test_utils import SweepTaskFunction
 from optuna.trial import TrialState
 
 from diffexp.runtime import THREADS_ENV
@@ -39,7 +40,7 @@ def restored_hydra_state():
 
 
 @pytest.fixture
-def sweep(hydra_sweep_runner, restored_hydra_state, tmp_path, monkeypatch):
+def sweep(restored_hydra_state, tmp_path, monkeypatch):
     """sweep(storage, study, *overrides) -> the values the task returned, in launch order.
 
     The sweep runs in a thread so that a sweep that never ends (one waiting for a budget it
@@ -54,23 +55,19 @@ def sweep(hydra_sweep_runner, restored_hydra_state, tmp_path, monkeypatch):
             seen.append(float(cfg.x))
             return float(cfg.x)
 
-        runner = hydra_sweep_runner(
-            __file__,
-            None,
-            task,
-            None,
-            None,
-            [
-                "hydra/sweeper=diffexp_optuna",
-                "hydra/launcher=basic",
-                "hydra.job.chdir=false",
-                f"hydra.sweeper.storage={storage}",
-                f"hydra.sweeper.study_name={study}",
-                "+x=interval(0.0, 1.0)",
-                *overrides,
-            ],
-            tmp_path / "sweep",  # removed when the sweep ends; the storage lies outside it
-        )
+        runner = SweepTaskFunction()
+        runner.calling_file = __file__
+        runner.task_function = task
+        runner.temp_dir = str(tmp_path / "sweep")  # removed when the sweep ends; not the storage
+        runner.overrides = [
+            "hydra/sweeper=diffexp_optuna",
+            "hydra/launcher=basic",
+            "hydra.job.chdir=false",
+            f"hydra.sweeper.storage={storage}",
+            f"hydra.sweeper.study_name={study}",
+            "+x=interval(0.0, 1.0)",
+            *overrides,
+        ]
 
         def run_sweep() -> None:
             try:
@@ -101,7 +98,8 @@ def _trials(storage: str, study: str) -> list[optuna.trial.FrozenTrial]:
 @pytest.mark.parametrize("kind", ["sqlite", "journal"])
 def test_budget_runs_exactly_n_trials_and_a_rerun_only_the_rest(sweep, tmp_path, kind):
     """n_trials is the study's total: a fresh sweep runs n_trials trials, a re-run with a
-    larger n_trials only the difference (an off-by-one in the count shows in both)."""
+    larger n_trials only the difference. A count one short launches a trial too many; one
+    that stops a trial early leaves a sweep that waits for ever (the fixture's bound)."""
     storage = _storage(kind, tmp_path)
     first = sweep(storage, "budget", "hydra.sweeper.n_trials=3")
     assert len(first) == 3
