@@ -22,6 +22,7 @@ from diffexp import runtime
 from diffexp.config_checks import validate_config
 from diffexp.errors import UserError, exit_with_user_error, user_error_line
 from diffexp.precheck import precheck_or_exit
+from diffexp.secret_args import hide_command_line_passwords
 from diffexp.security import EXECUTION_WHITELIST
 from diffexp.training.results import TrainResult
 
@@ -172,6 +173,7 @@ def expand_best_of(argv: list[str]) -> list[str]:
 
 def cli() -> None:
     logging.raiseExceptions = False  # a full disk must not print a traceback per log line
+    hide_command_line_passwords()
     argv = expand_best_of(sys.argv[1:])
     precheck_or_exit(argv)
     sys.argv = sys.argv[:1] + argv
