@@ -116,9 +116,14 @@ def _npz_array_shape(path: object, key: object) -> tuple[int, ...] | None:
     try:
         with zipfile.ZipFile(str(path)) as archive, archive.open(f"{key}.npy") as member:
             version = np.lib.format.read_magic(member)
-            shape, _, _ = np.lib.format._read_array_header(member, version)  # noqa: SLF001
+            read_header = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
+            shape, _, _ = read_header(member)
             return tuple(int(size) for size in shape)
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
         return None
 
 

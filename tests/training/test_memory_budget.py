@@ -12,6 +12,7 @@ import resource
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from diffexp import runtime
@@ -104,3 +105,12 @@ def test_more_threads_than_cores_are_capped_with_a_log_line(caplog):
     ]
     caplog.clear()
     assert runtime.thread_count(1) == 1 and caplog.records == []
+
+
+def test_an_npz_data_file_is_sized_from_its_header(tmp_path):
+    path = tmp_path / "events.npz"
+    np.savez(path, charges=np.zeros((300, 17), np.float32), conditions=np.zeros((300, 4)))
+    cfg = compose_checked(["profile=smoke", "data=npz", f"data.path={path}"])
+    assert memory_budget._data_shape(cfg.data) == (300.0, 17, False)
+    path.write_bytes(b"not a zip")
+    assert memory_budget._data_shape(cfg.data) == (0.0, memory_budget.DEFAULT_N_PMT, False)
