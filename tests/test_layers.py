@@ -23,6 +23,7 @@ GROUND = (
     "runtime",
     "security",
     "secret_args",
+    "file_checks",
 )
 ENTRYPOINTS = ("train", "analyze", "verify", "select_pmts", "demo", "precheck", "bench")
 RANKS = {"ground": 0, "data": 1, "models": 2, "training": 3, "tuning": 4, "verification": 4}
