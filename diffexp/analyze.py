@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from diffexp.errors import UserError, report_user_error
+from diffexp.secret_args import hide_command_line_passwords
 from diffexp.tuning.analysis.importance import EVALUATORS
 
 
@@ -72,4 +73,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    hide_command_line_passwords()
     sys.exit(main())

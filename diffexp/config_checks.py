@@ -62,6 +62,7 @@ _NUMERIC_CHECKS: tuple[Check, ...] = (
     ("validation.batch_size_factor", int, lambda v: v >= 1, "an integer >= 1"),
     ("data.val_fraction", float, lambda v: 0 < v < 1, "a number in (0, 1)"),
     ("runtime.threads", int, lambda v: v >= 1, "an integer >= 1 or null"),
+    ("runtime.max_memory_gb", float, lambda v: v > 0, "a number > 0 or null"),
     ("tuning.sample_auc_events", int, lambda v: v >= 40, "an integer >= 40"),
 )
 

@@ -22,6 +22,7 @@ from diffexp.names import (
     TRIAL_FILE,
     VERIFICATION_FILE,
 )
+from diffexp.secret_args import hide_command_line_passwords
 
 STEPS = (
     "phase 1: parallel, pruned search",
@@ -128,4 +129,5 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    hide_command_line_passwords()
     main(sys.argv[1:])

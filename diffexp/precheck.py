@@ -25,6 +25,7 @@ from diffexp.config import CONF_DIR, compose_checked, compose_validated, overrid
 from diffexp.config_checks import check_max_failure_rate
 from diffexp.errors import ConfigError, exit_with_user_error
 from diffexp.security import check_hydra_config
+from diffexp.training.memory_budget import check_memory
 
 MULTIRUN_FLAGS = frozenset({"-m", "--multirun"})
 # Hydra's flags that only print (the config, help, info, completions): no job runs, nothing
@@ -90,6 +91,7 @@ def precheck_or_exit(argv: list[str], config_name: str = "config") -> None:
         else:
             cfg = compose_checked(overrides, config_name, with_hydra=True)
             folder_key = "hydra.run.dir"
+        check_memory(cfg)
         check_writable(Path(str(OmegaConf.select(cfg, folder_key))), folder_key)
         output_dir = OmegaConf.select(cfg, "paths.output_dir")
         if output_dir is not None:

@@ -57,6 +57,14 @@ def _hidden_from_import(names: list[str]) -> Iterator[None]:
 def thread_count(configured: int | None) -> int:
     """The threads this job may use: config, then the sweeper's share, then SLURM, then all."""
     if configured:
+        cores = available_cores()
+        if int(configured) > cores:
+            log.warning(
+                "runtime.threads=%d capped to the %d cores this process may run on",
+                int(configured),
+                cores,
+            )
+            return cores
         return int(configured)
     for variable in (THREADS_ENV, "SLURM_CPUS_PER_TASK"):
         value = os.environ.get(variable, "")

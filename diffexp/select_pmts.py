@@ -19,6 +19,7 @@ from diffexp.data import DataError, simulator_from_config
 from diffexp.errors import exit_on_user_error
 from diffexp.io_utils import atomic_write_json
 from diffexp.precheck import check_hydra_or_exit
+from diffexp.secret_args import hide_command_line_passwords
 from diffexp.security import EXECUTION_WHITELIST
 from diffexp.verification import plots
 from diffexp.verification.selection import RESOLUTION_NAMES, SelectionResult, select_pmts
@@ -90,6 +91,7 @@ def main(cfg: DictConfig) -> None:
 
 
 def cli() -> None:
+    hide_command_line_passwords()
     check_hydra_or_exit(sys.argv[1:], "select_pmts")
     main()
 

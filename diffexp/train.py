@@ -22,7 +22,9 @@ from diffexp import runtime
 from diffexp.config_checks import validate_config
 from diffexp.errors import UserError, exit_with_user_error, user_error_line
 from diffexp.precheck import precheck_or_exit
+from diffexp.secret_args import hide_command_line_passwords
 from diffexp.security import EXECUTION_WHITELIST
+from diffexp.training.memory_budget import check_memory
 from diffexp.training.results import TrainResult
 
 log = logging.getLogger("diffexp.train")
@@ -65,6 +67,7 @@ def lr_range_test(cfg: DictConfig, run_dir: Path) -> float:
 
 def _job(cfg: DictConfig) -> float:
     validate_config(cfg)
+    check_memory(cfg)  # before anything is allocated: one line instead of the OOM killer
     run_dir = run_directory()
     runtime.configure_threads(cfg.runtime.threads)
     if cfg.trainer.lr_find:
@@ -172,6 +175,7 @@ def expand_best_of(argv: list[str]) -> list[str]:
 
 def cli() -> None:
     logging.raiseExceptions = False  # a full disk must not print a traceback per log line
+    hide_command_line_passwords()
     argv = expand_best_of(sys.argv[1:])
     precheck_or_exit(argv)
     sys.argv = sys.argv[:1] + argv

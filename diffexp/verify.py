@@ -17,6 +17,7 @@ import diffexp.runtime  # noqa: F401 - sets TensorFlow's log level before it is 
 from diffexp import runtime
 from diffexp.errors import exit_on_user_error, exit_with_user_error
 from diffexp.precheck import check_hydra_or_exit
+from diffexp.secret_args import hide_command_line_passwords
 from diffexp.security import EXECUTION_WHITELIST
 
 log = logging.getLogger("diffexp.verify")
@@ -57,6 +58,7 @@ def main(cfg: DictConfig) -> float:
 
 
 def cli() -> None:
+    hide_command_line_passwords()
     check_hydra_or_exit(sys.argv[1:], "verify")
     precheck(sys.argv[1:])
     main()

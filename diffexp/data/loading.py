@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,9 @@ from diffexp.data.events import EventSet
 from diffexp.data.npz_source import load_npz_events
 from diffexp.data.selection import apply_pmt_selection
 from diffexp.data.simulator import simulate_events
+from diffexp.file_checks import array_checksum, event_arrays_problem
+
+log = logging.getLogger(__name__)
 
 # Keys that do not change which events are simulated: they are applied after the cache.
 _KEYS_NOT_IN_HASH = ("val_fraction", "pmt_selection", "n_pmts_kept")
@@ -65,16 +70,24 @@ def _write_atomically(path: Path, events: EventSet, meta: dict[str, Any]) -> Non
         raise
 
 
-def _read_cache(path: Path) -> EventSet | None:
+def _read_cache(path: Path, n_events: int) -> EventSet | None:
+    """The cached events, or None when the file is unusable (diffexp.file_checks): it is then
+    deleted with one warning, and the caller simulates again."""
     try:
         with np.load(path, allow_pickle=False) as archive:
-            return EventSet(
-                archive["charges"],
-                archive["conditions"],
-                tuple(str(n) for n in archive["condition_names"]),
-            )
-    except (OSError, ValueError, KeyError):
-        return None  # unreadable or foreign: simulate again and overwrite it
+            charges, conditions = archive["charges"], archive["conditions"]
+            names = tuple(str(n) for n in archive["condition_names"])
+            checksum = json.loads(str(archive["meta"])).get("checksum")
+        problem = event_arrays_problem(charges, conditions, n_events, checksum)
+    except (OSError, ValueError, KeyError, EOFError, AttributeError, zipfile.BadZipFile) as error:
+        problem = f"unreadable: {type(error).__name__}"
+    if problem is None:
+        return EventSet(charges, conditions, names)
+    log.warning(
+        "simulated-data cache %s is unusable (%s): deleted, simulating again", path, problem
+    )
+    path.unlink(missing_ok=True)
+    return None
 
 
 def cached_simulation(
@@ -88,12 +101,13 @@ def cached_simulation(
     key = simulation_cache_key(cfg)
     path = Path(cache_dir) / f"simulated_{key}.npz"
     if path.is_file():
-        events = _read_cache(path)
+        events = _read_cache(path, n_events)
         if events is not None:
             return events
     events = simulate_events(cfg, n_events, seed)
     meta = {k: v for k, v in cfg.items() if k not in _KEYS_NOT_IN_HASH}
-    _write_atomically(path, events, {"key": key, "data": meta})
+    checksum = array_checksum(events.charges, events.conditions)
+    _write_atomically(path, events, {"key": key, "data": meta, "checksum": checksum})
     return events
 
 

@@ -12,6 +12,7 @@ users and `load_run` read, stays in Keras' format and is written when training e
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import shutil
 from dataclasses import asdict, dataclass
@@ -21,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from diffexp.errors import UserError
+from diffexp.file_checks import checked_training_state
 from diffexp.io_utils import atomic_write_json, read_json
 from diffexp.names import BEST_WEIGHTS, CHECKPOINT_ARRAYS, CHECKPOINT_STATE, LAST_CHECKPOINT
 
@@ -179,13 +181,28 @@ def has_checkpoint(run_dir: Path) -> bool:
     return (Path(run_dir) / LAST_CHECKPOINT / CHECKPOINT_STATE).exists()
 
 
-def load_checkpoint(
-    run_dir: Path, model, optimizer, rng: tf.random.Generator
-) -> tuple[TrainingState, list[np.ndarray] | None]:
-    """Restore model, optimizer and RNG in place; return the state and the best weights."""
-    folder = Path(run_dir) / LAST_CHECKPOINT
+def load_training_state(folder: Path, max_epoch: int | None) -> TrainingState:
+    """A checkpoint's state.json, schema- and range-checked (diffexp.file_checks); a bad one
+    is a CheckpointError naming the file and the field, never a silent negative epoch."""
+    path = folder / CHECKPOINT_STATE
     try:
-        state = TrainingState(**read_json(folder / CHECKPOINT_STATE))
+        fields = {f.name for f in dataclasses.fields(TrainingState)}
+        return TrainingState(**checked_training_state(read_json(path), fields, max_epoch))
+    except (OSError, ValueError) as error:
+        raise CheckpointError(
+            f"checkpoint state {path} is unusable ({str(error).splitlines()[0]}); start a new "
+            "run, or raise trainer.epochs to continue one that has trained more epochs"
+        ) from error
+
+
+def load_checkpoint(
+    run_dir: Path, model, optimizer, rng: tf.random.Generator, max_epoch: int | None = None
+) -> tuple[TrainingState, list[np.ndarray] | None]:
+    """Restore model, optimizer and RNG in place; return the state and the best weights.
+    `max_epoch`: the configured epochs, which the checkpoint's epoch may not exceed."""
+    folder = Path(run_dir) / LAST_CHECKPOINT
+    state = load_training_state(folder, max_epoch)
+    try:
         if not optimizer.built:
             optimizer.build(model.trainable_variables)
         with np.load(folder / CHECKPOINT_ARRAYS, allow_pickle=False) as stored:

@@ -221,7 +221,7 @@ class Trainer:
         )
         if resume:
             state, self._best_weights = checkpoints.load_checkpoint(
-                self.run_dir, self.model, self.optimizer, self.rng
+                self.run_dir, self.model, self.optimizer, self.rng, self.settings.epochs
             )
             records.truncate_metrics(self.run_dir, state.epoch)
             log.info("resumed from epoch %d, step %d", state.epoch, state.step)

@@ -44,6 +44,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from diffexp.errors import UserError
+from diffexp.secret_args import STORAGE_PASSWORD_ENV
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,6 @@ T = TypeVar("T")
 SQLITE_BUSY_TIMEOUT_SECONDS = 60  # sqlite waits this long for a lock before raising
 RETRY_ATTEMPTS = 6  # storage calls retried on a lock error, backoff 0.2 s doubling
 _RETRY_FIRST_DELAY_SECONDS = 0.2
-STORAGE_PASSWORD_ENV = "DIFFEXP_STORAGE_PASSWORD"  # a database password, kept out of every URL
 
 
 def storage_kind(url: str) -> str:

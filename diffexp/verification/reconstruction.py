@@ -23,11 +23,18 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from diffexp.data import DetectorSimulator, EventSet
+from diffexp.file_checks import json_schema_problem
 from diffexp.io_utils import atomic_write_json, read_json
 from diffexp.verification.features import energy_column, high_level_features
 
 # Bump when the reconstruction's inputs or model change, so stale caches are not reused.
 _RECONSTRUCTION_VERSION = 1
+_DESCRIPTION_SCHEMA = {  # the cache's JSON, as save_reconstruction writes it
+    "version": int,
+    "alpha": (int, float),
+    "energy_index": (int, type(None)),
+    "n_samples_seen": int,
+}
 
 
 def _inputs(events: EventSet, pmt_positions: np.ndarray | None) -> np.ndarray:
@@ -158,6 +165,8 @@ def load_reconstruction(cache_file: Path) -> Reconstruction | None:
     arrays_path, description_path = _cache_paths(cache_file)
     try:
         description = read_json(description_path)
+        if json_schema_problem(description, _DESCRIPTION_SCHEMA) is not None:
+            return None  # `null`, a list, a missing or mistyped field: fitted again
         if description.get("version") != _RECONSTRUCTION_VERSION:
             return None
         with np.load(arrays_path, allow_pickle=False) as stored:
