@@ -55,21 +55,16 @@ lr-find: install ## LR range test: plot and suggested lr / cyclical bounds
 	$(PY) -m diffexp.train profile=$(PROFILE) trainer.lr_find=true experiment_name=lr_find $(ARGS)
 
 phase1: install ## phase 1: parallel, pruned Optuna search of lr, hidden_dim, t_emb_dim
-	$(PY) -m diffexp.train -m hydra/sweeper=optuna search=phase1 hydra/launcher=$(LAUNCHER) \
-	  profile=$(PROFILE) experiment_name=phase1 $(ARGS)
+	$(PY) -m diffexp.phases phase1 profile=$(PROFILE) launcher=$(LAUNCHER) $(ARGS)
 
 phase1b: install ## staged search: the remaining hyperparameters with phase 1's best fixed
-	$(PY) -m diffexp.train -m hydra/sweeper=optuna search=phase1b hydra/launcher=$(LAUNCHER) \
-	  profile=$(PROFILE) experiment_name=phase1b $(ARGS)
+	$(PY) -m diffexp.phases phase1b profile=$(PROFILE) launcher=$(LAUNCHER) $(ARGS)
 
 phase2: install ## phase 2: train phase 1's best trial to convergence (refine budget)
-	$(PY) -m diffexp.train best_of=phase1-$(PROFILE) trainer=refine profile=$(PROFILE) \
-	  experiment_name=phase2 $(ARGS)
+	$(PY) -m diffexp.phases phase2 profile=$(PROFILE) $(ARGS)
 
 phase3: install ## phase 3: physics verification of the latest phase-2 model (plots, score)
-	@run=$$(ls -dt outputs/runs/*_phase2 2>/dev/null | head -1); \
-	if [ -z "$$run" ]; then echo "make phase3: no phase-2 run under outputs/runs; run make phase2 first"; exit 2; fi; \
-	echo "verifying $$run"; $(PY) -m diffexp.verify run=$$run visualize=true $(ARGS)
+	$(PY) -m diffexp.phases phase3 $(ARGS)
 
 analyze: install ## explain the latest study (STUDY=name for another): TOP-5, importance, recommendations, plots
 	$(PY) -m diffexp.analyze $(if $(STUDY),--study $(STUDY)) $(ARGS)
