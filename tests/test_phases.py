@@ -1,5 +1,5 @@
 """The phase commands are defined once (diffexp.phases): the Makefile's phase targets call
-them, the demo runs the same ones, and each is the command the README shows."""
+them, the demo runs the same ones, and each is the command docs/sweeper.md shows."""
 
 from __future__ import annotations
 
