@@ -7,6 +7,8 @@ PROFILE ?= default
 LAUNCHER ?= pool
 ARGS ?=
 STUDY ?=
+# pytest-xdist workers of `make test`; tests sharing a fixture share one (tests/xdist_groups.py)
+TEST_WORKERS ?= 2
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .DEFAULT_GOAL := help
@@ -17,7 +19,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
 	  awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
-	@echo "  variables: PROFILE=smoke|default|cluster  LAUNCHER=pool|submitit_local|submitit_slurm|basic  ARGS='extra overrides'"
+	@echo "  variables: PROFILE=smoke|default|cluster  LAUNCHER=pool|submitit_local|submitit_slurm|basic  ARGS='extra overrides'  TEST_WORKERS=2"
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,11 +40,11 @@ install-gpu: install ## swap tensorflow-cpu for tensorflow[and-cuda] (same versi
 demo: install ## the whole workflow at laptop scale: phase 1 -> analyze -> phase 2 -> phase 3
 	$(PY) -m diffexp.demo profile=$(PROFILE) launcher=$(LAUNCHER) $(ARGS)
 
-test: install ## run the test suite (slow, SLURM and all; a SLURM test skips without a cluster)
-	$(PY) -m pytest $(ARGS)
+test: install ## run the test suite on TEST_WORKERS=2 workers (slow, SLURM and all; a SLURM test skips without a cluster)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(ARGS)
 
 test-fast: install ## the tests that take seconds (no subprocess sweeps)
-	$(PY) -m pytest -m "not slow and not slurm" $(ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not slow and not slurm" $(ARGS)
 
 lint: install ## ruff check + format check
 	$(VENV)/bin/ruff check diffexp hydra_plugins tests
