@@ -7,6 +7,8 @@ PROFILE ?= default
 LAUNCHER ?= pool
 ARGS ?=
 STUDY ?=
+# pytest-xdist workers of `make test`; tests sharing a fixture share one (tests/xdist_groups.py)
+TEST_WORKERS ?= 2
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .DEFAULT_GOAL := help
@@ -17,7 +19,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
 	  awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
-	@echo "  variables: PROFILE=smoke|default|cluster  LAUNCHER=pool|submitit_local|submitit_slurm|basic  ARGS='extra overrides'"
+	@echo "  variables: PROFILE=smoke|default|cluster  LAUNCHER=pool|submitit_local|submitit_slurm|basic  ARGS='extra overrides'  TEST_WORKERS=2"
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,11 +40,11 @@ install-gpu: install ## swap tensorflow-cpu for tensorflow[and-cuda] (same versi
 demo: install ## the whole workflow at laptop scale: phase 1 -> analyze -> phase 2 -> phase 3
 	$(PY) -m diffexp.demo profile=$(PROFILE) launcher=$(LAUNCHER) $(ARGS)
 
-test: install ## run the test suite (slow, SLURM and all; a SLURM test skips without a cluster)
-	$(PY) -m pytest $(ARGS)
+test: install ## run the test suite on TEST_WORKERS=2 workers (slow, SLURM and all; a SLURM test skips without a cluster)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(ARGS)
 
 test-fast: install ## the tests that take seconds (no subprocess sweeps)
-	$(PY) -m pytest -m "not slow and not slurm" $(ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not slow and not slurm" $(ARGS)
 
 lint: install ## ruff check + format check
 	$(VENV)/bin/ruff check diffexp hydra_plugins tests
@@ -55,21 +57,16 @@ lr-find: install ## LR range test: plot and suggested lr / cyclical bounds
 	$(PY) -m diffexp.train profile=$(PROFILE) trainer.lr_find=true experiment_name=lr_find $(ARGS)
 
 phase1: install ## phase 1: parallel, pruned Optuna search of lr, hidden_dim, t_emb_dim
-	$(PY) -m diffexp.train -m hydra/sweeper=optuna search=phase1 hydra/launcher=$(LAUNCHER) \
-	  profile=$(PROFILE) experiment_name=phase1 $(ARGS)
+	$(PY) -m diffexp.phases phase1 profile=$(PROFILE) launcher=$(LAUNCHER) $(ARGS)
 
 phase1b: install ## staged search: the remaining hyperparameters with phase 1's best fixed
-	$(PY) -m diffexp.train -m hydra/sweeper=optuna search=phase1b hydra/launcher=$(LAUNCHER) \
-	  profile=$(PROFILE) experiment_name=phase1b $(ARGS)
+	$(PY) -m diffexp.phases phase1b profile=$(PROFILE) launcher=$(LAUNCHER) $(ARGS)
 
 phase2: install ## phase 2: train phase 1's best trial to convergence (refine budget)
-	$(PY) -m diffexp.train best_of=phase1-$(PROFILE) trainer=refine profile=$(PROFILE) \
-	  experiment_name=phase2 $(ARGS)
+	$(PY) -m diffexp.phases phase2 profile=$(PROFILE) $(ARGS)
 
 phase3: install ## phase 3: physics verification of the latest phase-2 model (plots, score)
-	@run=$$(ls -dt outputs/runs/*_phase2 2>/dev/null | head -1); \
-	if [ -z "$$run" ]; then echo "make phase3: no phase-2 run under outputs/runs; run make phase2 first"; exit 2; fi; \
-	echo "verifying $$run"; $(PY) -m diffexp.verify run=$$run visualize=true $(ARGS)
+	$(PY) -m diffexp.phases phase3 $(ARGS)
 
 analyze: install ## explain the latest study (STUDY=name for another): TOP-5, importance, recommendations, plots
 	$(PY) -m diffexp.analyze $(if $(STUDY),--study $(STUDY)) $(ARGS)

@@ -17,6 +17,9 @@ from omegaconf import DictConfig, open_dict  # noqa: E402
 # A throwaway PostgreSQL server for any test that asks for it (skips without the package).
 from tests.postgres_server import postgres_server, postgres_url  # noqa: E402, F401
 
+# Tests that share a fixture wider than one test run on one xdist worker (`make test`).
+pytest_plugins = ["tests.xdist_groups"]
+
 REPO = Path(__file__).resolve().parents[1]
 CONF_DIR = REPO / "conf"
 

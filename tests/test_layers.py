@@ -25,7 +25,16 @@ GROUND = (
     "secret_args",
     "file_checks",
 )
-ENTRYPOINTS = ("train", "analyze", "verify", "select_pmts", "demo", "precheck", "bench")
+ENTRYPOINTS = (
+    "train",
+    "analyze",
+    "verify",
+    "select_pmts",
+    "demo",
+    "phases",
+    "precheck",
+    "bench",
+)
 RANKS = {"ground": 0, "data": 1, "models": 2, "training": 3, "tuning": 4, "verification": 4}
 ENTRYPOINT_RANK = 5
 

@@ -24,7 +24,7 @@ from sklearn.preprocessing import StandardScaler
 
 from diffexp.data import DetectorSimulator, EventSet
 from diffexp.file_checks import json_schema_problem
-from diffexp.io_utils import atomic_write_json, read_json
+from diffexp.io_utils import atomic_write_json, atomic_write_npz, read_json
 from diffexp.verification.features import energy_column, high_level_features
 
 # Bump when the reconstruction's inputs or model change, so stale caches are not reused.
@@ -132,13 +132,12 @@ def _cache_paths(cache_file: Path) -> tuple[Path, Path]:
 
 def save_reconstruction(reconstruction: Reconstruction, cache_file: Path) -> None:
     """The fitted scaler and ridge as plain arrays, the rest as JSON; each file written to a
-    temporary name and renamed (the JSON last: it marks the cache complete)."""
+    temporary name of its own and renamed (the JSON last: it marks the cache complete), so
+    verifications sharing the cache folder can write it at the same time."""
     arrays_path, description_path = _cache_paths(cache_file)
-    arrays_path.parent.mkdir(parents=True, exist_ok=True)
     scaler, ridge = reconstruction.pipeline[0], reconstruction.pipeline[-1]
-    temporary = arrays_path.with_suffix(".tmp.npz")
-    np.savez(
-        temporary,
+    atomic_write_npz(
+        arrays_path,
         mean=scaler.mean_,
         scale=scaler.scale_,
         var=scaler.var_,
@@ -146,7 +145,6 @@ def save_reconstruction(reconstruction: Reconstruction, cache_file: Path) -> Non
         intercept=ridge.intercept_,
         pmt_ids=reconstruction.pmt_ids,
     )
-    temporary.replace(arrays_path)
     atomic_write_json(
         description_path,
         {

@@ -1,8 +1,8 @@
 """Issue 13: diffexp's sweeper as a drop-in for the official one, item by item.
 
-Each item (and each deliberate difference from the official sweeper, listed in the README's
-table) has its own test here; the fast ones call the sweeper's parts, the slow ones run the
-official example apps or a foreign app as a real `-m` multirun.
+Each item (and each deliberate difference from the official sweeper, listed in the table of
+docs/dropin.md) has its own test here; the fast ones call the sweeper's parts, the slow ones run
+the official example apps or a foreign app as a real `-m` multirun.
 """
 
 from __future__ import annotations
@@ -173,8 +173,8 @@ def test_failing_trials_exit_non_zero(max_failure_rate, tmp_path):
 
 @pytest.mark.slow
 def test_a_rerun_resumes_the_study(tmp_path):
-    """README difference: n_trials counts the study's finished trials, so a rerun with the
-    same storage and study continues it instead of running n_trials more."""
+    """A difference in docs/dropin.md: n_trials counts the study's finished trials, so a rerun
+    with the same storage and study continues it instead of running n_trials more."""
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     for _ in range(2):
         assert_ok(
