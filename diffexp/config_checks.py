@@ -9,6 +9,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from diffexp.errors import ConfigError
+from diffexp.registry import denoiser_entry
 
 
 def _number(cfg: DictConfig, key: str, kind: type = float) -> Any:
@@ -98,11 +99,11 @@ def validate_config(cfg: DictConfig) -> None:
         ("precision.policy", ("float32", "mixed_bfloat16", "mixed_float16")),
         ("validation.mode", ("fast", "naive")),
         ("diffusion.beta_schedule", ("linear", "cosine")),
-        ("model.name", ("mlp", "pmt")),
         ("tuning.objective", ("val_loss", "sample_auc", "both")),
     ):
         _choice(cfg, key, allowed)
-    if cfg.model.name == "pmt":
+    denoiser_entry(str(cfg.model.name))  # an installed denoiser's name, never an import path
+    if "prior" in cfg.model:
         _choice(cfg, "model.prior", PRIOR_MODES)
     if cfg.schedule.name == "cyclical":
         _choice(cfg, "schedule.mode", CYCLICAL_MODES)

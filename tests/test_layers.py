@@ -14,7 +14,16 @@ from pathlib import Path
 
 from tests.conftest import REPO
 
-GROUND = ("errors", "names", "config", "config_checks", "io_utils", "runtime", "security")
+GROUND = (
+    "errors",
+    "names",
+    "config",
+    "config_checks",
+    "io_utils",
+    "registry",
+    "runtime",
+    "security",
+)
 ENTRYPOINTS = ("train", "analyze", "verify", "select_pmts", "demo", "precheck", "bench")
 RANKS = {"ground": 0, "data": 1, "models": 2, "training": 3, "tuning": 4, "verification": 4}
 ENTRYPOINT_RANK = 5

@@ -19,7 +19,7 @@ CASES = [
     ("+model._target_=os.system", "model._target_ is refused"),
     ("optimizer.accumulation_steps=3", "must be divisible by optimizer.accumulation_steps=3"),
     ("schedule=cyclical schedule.mode=foo", "schedule.mode='foo' is not allowed"),
-    ("model.name=foo", "model.name='foo' is not allowed; use one of: mlp, pmt"),
+    ("model.name=foo", "model.name='foo' is not an installed denoiser; installed: mlp, pmt"),
     ("model=pmt model.prior=foo", "model.prior='foo' is not allowed"),
     ("-m hydra/sweeper=optuna search=phase1 schedule=cyclical schedule.mode=foo", "schedule.mode"),
 ]
