@@ -89,6 +89,9 @@ def precheck_or_exit(argv: list[str], config_name: str = "config") -> None:
             folder_key = "hydra.sweep.dir"
         else:
             cfg = compose_checked(overrides, config_name, with_hydra=True)
+            from diffexp.models.denoiser import check_denoiser_keys  # Keras: single runs only
+
+            check_denoiser_keys(cfg.model)  # the run imports the denoiser's package next anyway
             folder_key = "hydra.run.dir"
         check_writable(Path(str(OmegaConf.select(cfg, folder_key))), folder_key)
         output_dir = OmegaConf.select(cfg, "paths.output_dir")

@@ -31,3 +31,11 @@ def build_denoiser(
     if not prior_from_weights:
         check_output(model, entry, spec)
     return model
+
+
+def check_denoiser_keys(model_cfg: DictConfig) -> None:
+    """The `model.*` keys against the parameters of the builder `model.name` names, without
+    building anything: the command line of a single run is refused before Hydra writes its
+    run folder (importing the builder's package costs nothing there: the run imports it next)."""
+    entry = denoiser_entry(str(model_cfg.name))
+    builder_keys(load_builder(entry), model_cfg, entry)

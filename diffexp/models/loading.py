@@ -83,10 +83,10 @@ def load_run(run_dir: str | Path) -> LoadedRun:
     weights = _require(run_dir / BEST_WEIGHTS, BEST_WEIGHTS, "the run finished no epoch")
     transform_path = _require(run_dir / TRANSFORM_FILE, TRANSFORM_FILE, "not a diffexp run folder?")
     cfg = OmegaConf.load(config_path)
+    _require_denoiser(run_dir, str(cfg.model.name))
     transform = EventTransform.load(transform_path)
     # Generation runs in float32 whatever the training policy was; weights are float32 either way.
     keras.mixed_precision.set_global_policy("float32")
-    _require_denoiser(run_dir, str(cfg.model.name))
     spec = DenoiserSpec(transform.n_pmt, len(transform.condition_names), prior_from_weights=True)
     model = build_denoiser(cfg.model, spec.n_pmt, spec.n_conditions, prior_from_weights=True)
     try:

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from diffexp.errors import UserError
+from diffexp.errors import ConfigError, UserError
 from diffexp.models.plugin_api import DenoiserSpec
 from diffexp.registry import DenoiserEntry
 
@@ -24,8 +24,9 @@ ENCODING_KEYS = frozenset({"no_hit_log_charge"})
 PROBE_EVENTS = 2
 
 
-class DenoiserError(UserError, ValueError):
-    """A denoiser that cannot be built, or whose model breaks the contract (docs/models.md)."""
+class DenoiserError(ConfigError):
+    """A denoiser that cannot be built from its `model.*` keys, or whose model breaks the
+    contract (docs/models.md)."""
 
 
 def first_line(error: BaseException) -> str:

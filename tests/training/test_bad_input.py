@@ -21,6 +21,8 @@ CASES = [
     ("schedule=cyclical schedule.mode=foo", "schedule.mode='foo' is not allowed"),
     ("model.name=foo", "model.name='foo' is not an installed denoiser; installed: mlp, pmt"),
     ("model=pmt model.prior=foo", "model.prior='foo' is not allowed"),
+    ("model.name=os.system", "model.name='os.system' is not an installed denoiser"),
+    ("+model.factory=os.system", "denoiser 'pmt' (diffexp 0.1.0) takes no key model.factory"),
     ("-m hydra/sweeper=optuna search=phase1 schedule=cyclical schedule.mode=foo", "schedule.mode"),
 ]
 
