@@ -1,8 +1,8 @@
 """The example package's denoiser (examples/ring_conv_denoiser, installed by `make install`)
 through everything diffexp does, with its config files added by `hydra.searchpath` and no
 change to diffexp: PMT selection, a phase-1 sweep of its own keys, phase 2 (`best_of=`),
-verification of a run loaded from its folder alone, resume after SIGKILL and the benchmark's
-throughput section."""
+verification of a run loaded from its folder alone and the benchmark's throughput section.
+(Resume after SIGKILL: tests/reliability/test_killed_training.py.)"""
 
 from __future__ import annotations
 
@@ -15,17 +15,11 @@ from optuna.trial import TrialState
 from diffexp import names
 from tests.bench.test_bench_smoke import SECTION_FIGURES
 from tests.conftest import run_module
-from tests.reliability.support import SHARED_CACHE, run_train
-from tests.reliability.test_killed_training import (
-    EPOCHS,
-    STEPS,
-    _assert_complete_run,
-    _kill_during_epoch_two,
-)
+from tests.reliability.support import SHARED_CACHE
+from tests.reliability.test_killed_training import EXAMPLE_DENOISER as EXAMPLE
 
 pytestmark = pytest.mark.slow
 
-EXAMPLE = ("hydra.searchpath=[pkg://ring_conv_denoiser.conf]", "model=ring_conv")
 OWN_KEYS = {"optimizer.lr", "model.channels", "model.kernel_size"}  # search/ring_conv.yaml
 RECORD = {  # what a run records of the denoiser that built it
     "name": "ring_conv",
@@ -124,22 +118,6 @@ def test_select_then_phase1_then_phase2_then_verify(tmp_path):
         best.params["model.channels"],
         best.params["model.channels"],
     )
-
-
-def test_sigkill_mid_epoch_then_resume_finishes_every_epoch_once(tmp_path):
-    run_dir = tmp_path / "run"
-    before = _kill_during_epoch_two(run_dir, *EXAMPLE)
-    process = run_train(
-        f"hydra.run.dir={run_dir}",
-        f"trainer.epochs={EPOCHS}",
-        f"trainer.steps_per_epoch={STEPS}",
-        "trainer.early_stopping.patience=null",
-        "trainer.resume=true",
-        *EXAMPLE,
-    )
-    assert process.returncode == 0, process.stderr[-3000:]
-    _assert_complete_run(run_dir, before)
-    assert _summary(run_dir)["denoiser"]["name"] == "ring_conv"
 
 
 def test_bench_throughput_measures_the_example(tmp_path):
