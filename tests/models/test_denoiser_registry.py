@@ -17,6 +17,7 @@ from diffexp.models.loading import RunLoadError, load_run
 from diffexp.models.plugin_checks import DenoiserError
 from diffexp.names import BEST_WEIGHTS, RUN_CONFIG_FILE, SUMMARY_FILE, TRANSFORM_FILE
 from diffexp.registry import DENOISER_GROUP, denoiser_entry, installed_denoisers
+from tests.conftest import REPO
 
 FAKE = "tests.models.fake_denoisers"
 
@@ -144,3 +145,13 @@ def test_a_missing_denoiser_without_a_readable_record_is_named_only(tmp_path, su
         "its denoiser 'gone' is not installed here; install the package that declares "
         "denoiser 'gone' (docs/models.md)"
     )
+
+
+def test_the_minimal_denoiser_of_the_docs_builds_as_written(tmp_path, monkeypatch):
+    docs = (REPO / "docs" / "models.md").read_text()
+    code = docs.split("## A minimal denoiser", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    (tmp_path / "docs_denoiser.py").write_text(code)
+    declare(tmp_path, "docs-denoiser", "0.1", {"mine": "docs_denoiser:build"})
+    monkeypatch.syspath_prepend(str(tmp_path))
+    model = build_denoiser(OmegaConf.create({"name": "mine", "width": 16, "t_emb_dim": 8}), 12, 4)
+    assert model.output.shape == (None, 12)
