@@ -15,6 +15,7 @@ from diffexp.models.denoiser import build_denoiser
 from diffexp.models.noise_schedule import NoiseSchedule
 from diffexp.names import BEST_WEIGHTS, TRANSFORM_FILE
 from diffexp.names import RUN_CONFIG_FILE as CONFIG_FILE
+from diffexp.security import saved_config_problem
 
 
 class RunLoadError(UserError, ValueError):
@@ -46,6 +47,9 @@ def load_run(run_dir: str | Path) -> LoadedRun:
     weights = _require(run_dir / BEST_WEIGHTS, BEST_WEIGHTS, "the run finished no epoch")
     transform_path = _require(run_dir / TRANSFORM_FILE, TRANSFORM_FILE, "not a diffexp run folder?")
     cfg = OmegaConf.load(config_path)
+    problem = saved_config_problem(cfg)  # a run folder from elsewhere is data (security.py)
+    if problem is not None:
+        raise RunLoadError(f"{config_path}: {problem}; not loaded")
     transform = EventTransform.load(transform_path)
     # Generation runs in float32 whatever the training policy was; weights are float32 either way.
     keras.mixed_precision.set_global_policy("float32")
