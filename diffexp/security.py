@@ -104,21 +104,22 @@ def trusted_targets(cfg: DictConfig | None) -> list[str]:
     if hydra is None:
         return []
     found = []
-    for key, value in _walk(OmegaConf.to_container(hydra, resolve=False)):
+    for _, key, value in _walk(OmegaConf.to_container(hydra, resolve=False)):
         if key in ("_target_", "class", "()") and isinstance(value, str) and value:
             found.append(value)
     return sorted(set(found))
 
 
-def _walk(node: Any):
-    """(key, value) of every entry below `node`."""
+def _walk(node: Any, where: str = ""):
+    """(key path, key, value) of every entry below `node`."""
     if isinstance(node, dict):
         for key, value in node.items():
-            yield str(key), value
-            yield from _walk(value)
+            path = f"{where}.{key}" if where else str(key)
+            yield path, str(key), value
+            yield from _walk(value, path)
     elif isinstance(node, list):
-        for value in node:
-            yield from _walk(value)
+        for index, value in enumerate(node):
+            yield from _walk(value, f"{where}[{index}]")
 
 
 def check_path_component(key: str, value: Any) -> None:
@@ -129,3 +130,23 @@ def check_path_component(key: str, value: Any) -> None:
             f"{key}={text!r} is refused: it becomes a folder name; use letters, digits and "
             "_ . + = , - (no / and no ..)"
         )
+
+
+_INTERPOLATION = re.compile(r"\$\{([^}]*)\}")
+_NODE_REFERENCE = re.compile(r"\.*[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+def saved_config_problem(cfg: DictConfig) -> str | None:
+    """Why a run folder's saved config (`.hydra/config.yaml`, maybe from someone else) may not
+    be read, or None. It is read for the model, diffusion, data and profile, never for where
+    to write: outside `paths`, a `_target_` is refused, and an interpolation may only name
+    another key (`${profile.n_events}`), never a resolver (`${oc.env:...}` would read this
+    user's environment into the results) nor `paths`."""
+    tree = OmegaConf.to_container(cfg, resolve=False)
+    for path, key, value in _walk({k: v for k, v in tree.items() if k != "paths"}):
+        if key == "_target_":
+            return f"{path}={value!r}: a saved config never instantiates anything"
+        for body in _INTERPOLATION.findall(value) if isinstance(value, str) else ():
+            if not _NODE_REFERENCE.fullmatch(body) or body.lstrip(".").startswith("paths"):
+                return f"{path}={value!r}: only ${{other.key}} interpolations are read"
+    return None

@@ -20,6 +20,7 @@ from diffexp.models.plugin_checks import check_output
 from diffexp.names import BEST_WEIGHTS, SUMMARY_FILE, TRANSFORM_FILE
 from diffexp.names import RUN_CONFIG_FILE as CONFIG_FILE
 from diffexp.registry import denoiser_entry, installed_denoisers
+from diffexp.security import saved_config_problem
 
 
 class RunLoadError(UserError, ValueError):
@@ -83,6 +84,9 @@ def load_run(run_dir: str | Path) -> LoadedRun:
     weights = _require(run_dir / BEST_WEIGHTS, BEST_WEIGHTS, "the run finished no epoch")
     transform_path = _require(run_dir / TRANSFORM_FILE, TRANSFORM_FILE, "not a diffexp run folder?")
     cfg = OmegaConf.load(config_path)
+    problem = saved_config_problem(cfg)  # a run folder from elsewhere is data (security.py)
+    if problem is not None:
+        raise RunLoadError(f"{config_path}: {problem}; not loaded")
     _require_denoiser(run_dir, str(cfg.model.name))
     transform = EventTransform.load(transform_path)
     # Generation runs in float32 whatever the training policy was; weights are float32 either way.
