@@ -21,12 +21,15 @@ help: ## list the targets
 	  awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 	@echo "  variables: PROFILE=smoke|default|cluster  LAUNCHER=pool|submitit_local|submitit_slurm|basic  ARGS='extra overrides'  TEST_WORKERS=2"
 
-$(VENV)/.installed: pyproject.toml requirements.lock
+EXAMPLE_DENOISER := examples/ring_conv_denoiser
+
+$(VENV)/.installed: pyproject.toml requirements.lock $(EXAMPLE_DENOISER)/pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -c requirements.lock -e ".[dev]"
+	$(PY) -m pip install -q -c requirements.lock --no-deps -e $(EXAMPLE_DENOISER)
 	@touch $@
 
-install: $(VENV)/.installed ## create .venv and install diffexp with pinned dependencies
+install: $(VENV)/.installed ## create .venv, install diffexp (pinned) and the example denoiser package
 
 install-postgres: ## install the PostgreSQL driver (extra `postgres`; `make install` has it already)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,8 +50,8 @@ test-fast: install ## the tests that take seconds (no subprocess sweeps)
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not slow and not slurm" $(ARGS)
 
 lint: install ## ruff check + format check
-	$(VENV)/bin/ruff check diffexp hydra_plugins tests
-	$(VENV)/bin/ruff format --check diffexp hydra_plugins tests
+	$(VENV)/bin/ruff check diffexp hydra_plugins tests examples
+	$(VENV)/bin/ruff format --check diffexp hydra_plugins tests examples
 
 train: install ## one training run with the default config (ARGS='optimizer.lr=5e-5 ...')
 	$(PY) -m diffexp.train profile=$(PROFILE) $(ARGS)

@@ -6,19 +6,32 @@ and OmegaConf, never the rest of diffexp above `errors` and `config_checks`."""
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hydra import compose, initialize_config_dir
+from hydra import compose, initialize_config_dir, initialize_config_search_path
 from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from diffexp.config_checks import validate_config
+from diffexp.config_checks import Tree, tree_of, validate_tree
 from diffexp.errors import ConfigError
-from diffexp.security import check_hydra_config
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+
+def initialized(config_dir: str | None = None):
+    """Hydra initialized on diffexp's conf/ and, with `--config-dir`, the user's own folder
+    after it, where `python -m diffexp.<verb> --config-dir=...` puts it: the user's groups
+    (their model/*.yaml, search/*.yaml) join diffexp's; `hydra.searchpath` works as in Hydra."""
+    if config_dir is None:
+        return initialize_config_dir(str(CONF_DIR))
+    folder = os.path.abspath(config_dir)
+    if not os.path.isdir(folder):
+        raise ConfigError(f"--config-dir={config_dir}: no such folder; give a folder of configs")
+    return initialize_config_search_path([f"file://{CONF_DIR}", f"file://{folder}"])
 
 
 def override_key(line: str) -> str:
@@ -81,33 +94,44 @@ def describe_compose_error(error: Exception) -> str:
 
 
 def compose_checked(
-    overrides: list[str], config_name: str = "config", with_hydra: bool = False
+    overrides: list[str],
+    config_name: str = "config",
+    with_hydra: bool = False,
+    config_dir: str | None = None,
 ) -> DictConfig:
     """Compose the job config as Hydra will, and validate it; raise ConfigError.
-    `with_hydra` keeps the `hydra` node (run folder) for the writability check."""
+    `with_hydra` keeps the `hydra` node (run folder) for the writability check;
+    `config_dir`: the user's `--config-dir`."""
     try:
-        with initialize_config_dir(str(CONF_DIR)):
+        with initialized(config_dir):
             return compose_validated(overrides, config_name, with_hydra)
     except (HydraException, OmegaConfBaseException) as error:
         raise ConfigError(describe_compose_error(error)) from error
 
 
 def compose_validated(
-    overrides: list[str], config_name: str = "config", with_hydra: bool = False
+    overrides: list[str],
+    config_name: str = "config",
+    with_hydra: bool = False,
+    validate: Callable[[Tree], None] = validate_tree,
 ) -> DictConfig:
-    """`compose_checked` inside an initialized Hydra (to compose many variants at once)."""
+    """`compose_checked` inside an initialized Hydra (to compose many variants at once);
+    `validate`: the entrypoint's rules for its composed job config, resolved (`tree_of`)."""
     try:
         cfg = compose(config_name=config_name, overrides=overrides, return_hydra_config=with_hydra)
     except (HydraException, OmegaConfBaseException, ValueError) as error:
         raise ConfigError(describe_compose_error(error)) from error
-    if with_hydra:
-        check_hydra_config(cfg)  # Hydra's own config: only code diffexp ships
-    job_cfg = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
+    validate_job(OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"]), validate)
+    return cfg
+
+
+def validate_job(job_cfg: DictConfig, validate: Callable[[Tree], None] = validate_tree) -> None:
+    """`validate` of the resolved job config; an OmegaConf error (a bad interpolation) is a
+    one-line ConfigError."""
     try:
-        validate_config(job_cfg)
+        validate(tree_of(job_cfg))
     except OmegaConfBaseException as error:
         raise ConfigError(str(error).strip().splitlines()[0]) from error
-    return cfg
 
 
 def compose_plain(overrides: list[str], config_name: str) -> DictConfig:

@@ -9,17 +9,15 @@ file `data.pmt_selection` reads, and <output_dir>/cramer_rao.png.
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from diffexp.data import DataError, simulator_from_config
-from diffexp.errors import exit_on_user_error
+from diffexp.data import simulator_from_config
+from diffexp.errors import ConfigError, exit_on_user_error
 from diffexp.io_utils import atomic_write_json
-from diffexp.precheck import check_hydra_or_exit
-from diffexp.secret_args import hide_command_line_passwords
+from diffexp.precheck import run_checked
 from diffexp.security import EXECUTION_WHITELIST
 from diffexp.verification import plots
 from diffexp.verification.selection import RESOLUTION_NAMES, SelectionResult, select_pmts
@@ -28,6 +26,14 @@ log = logging.getLogger("diffexp.select_pmts")
 
 RANKING_FILE = "pmt_selection.json"
 PLOT_FILE = "cramer_rao.png"
+
+
+def check_selection_request(cfg: DictConfig) -> None:
+    """The counts `run` needs, refused before Hydra writes anything (one line)."""
+    for key in ("n_events", "n_random"):
+        value = cfg[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{key}={value} must be a positive integer")
 
 
 def write_selection(result: SelectionResult, output_dir: Path) -> tuple[Path, Path]:
@@ -52,9 +58,7 @@ def write_selection(result: SelectionResult, output_dir: Path) -> tuple[Path, Pa
 
 def run(cfg: DictConfig) -> SelectionResult:
     """Rank the PMTs of `cfg.data` and write the results to `cfg.output_dir`."""
-    for key in ("n_events", "n_random"):
-        if int(cfg[key]) < 1:
-            raise DataError(f"{key}={cfg[key]} must be a positive integer")
+    check_selection_request(cfg)
     simulator = simulator_from_config(cfg.data)
     k_values = None if cfg.k_values is None else list(OmegaConf.to_container(cfg.k_values))
     result = select_pmts(
@@ -91,9 +95,9 @@ def main(cfg: DictConfig) -> None:
 
 
 def cli() -> None:
-    hide_command_line_passwords()
-    check_hydra_or_exit(sys.argv[1:], "select_pmts")
-    main()
+    """Compose and check the command line (every config of a `-m` sweep too) first: a config
+    that cannot be composed is one line, never left for Hydra to find."""
+    run_checked(main, "select_pmts", check_selection_request)
 
 
 if __name__ == "__main__":

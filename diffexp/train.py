@@ -21,8 +21,7 @@ import diffexp.runtime  # noqa: F401 - sets TensorFlow's log level before it is 
 from diffexp import runtime
 from diffexp.config_checks import validate_config
 from diffexp.errors import UserError, exit_with_user_error, user_error_line
-from diffexp.precheck import precheck_or_exit
-from diffexp.secret_args import hide_command_line_passwords
+from diffexp.precheck import CommandLine, precheck_or_exit, run_checked
 from diffexp.security import EXECUTION_WHITELIST
 from diffexp.training.memory_budget import check_memory
 from diffexp.training.results import TrainResult
@@ -133,10 +132,12 @@ def main(cfg: DictConfig) -> float:
     exit_with_user_error(line)
 
 
-def expand_best_of(argv: list[str]) -> list[str]:
+def expand_best_of(argv: list[str], base: DictConfig | None = None) -> list[str]:
     """`best_of=<study>`: put the study's best trial's parameters before the user's own
     overrides (the user's win), so phase 2 trains exactly what phase 1 found. A multi-objective
-    study gives its Pareto trial best in objective `best_of_objective` (0 by default)."""
+    study gives its Pareto trial best in objective `best_of_objective` (0 by default). The
+    study is data: only keys and values `best_trial` accepts come along (docs/security.md).
+    `base`: the config the precheck composed from `argv` (composed here when not given)."""
     names = [arg.split("=", 1)[1] for arg in argv if arg.startswith("best_of=")]
     if not names or names[-1] in ("null", ""):
         return argv
@@ -144,7 +145,8 @@ def expand_best_of(argv: list[str]) -> list[str]:
     from diffexp.tuning.analysis.best_trial import best_trial_overrides
 
     try:
-        base = compose_checked([a for a in argv if not a.startswith("-")])
+        if base is None:
+            base = compose_checked([a for a in argv if not a.startswith("-")])
         overrides, provenance = best_trial_overrides(
             names[-1], str(base.paths.study_storage), base.get("best_of_objective")
         )
@@ -173,13 +175,38 @@ def expand_best_of(argv: list[str]) -> list[str]:
     return study_args + [f"best_of_trial={provenance['trial_number']}"] + argv
 
 
+def _with_best_of(command: CommandLine, cfg: DictConfig) -> tuple[CommandLine, DictConfig]:
+    """`best_of=`: the study's values before the user's overrides, checked again with them."""
+    overrides = expand_best_of(command.overrides, cfg)
+    if overrides == command.overrides:
+        return command, cfg
+    return precheck_or_exit([*command.flags(), *overrides])
+
+
+def _checked_for_training(command: CommandLine, cfg: DictConfig) -> tuple[CommandLine, DictConfig]:
+    """`_with_best_of`, then a single run's `model.*` keys against its denoiser's builder, so a
+    key the builder does not take stops before Hydra writes the run folder. (A sweep's trials
+    check them when they build: importing Keras into the sweeper process is not worth it.)"""
+    command, cfg = _with_best_of(command, cfg)
+    try:
+        check_memory(cfg)  # a sweep's fixed part here; each trial checks its own values
+    except UserError as error:
+        exit_with_user_error(error)
+    if not command.multirun:
+        from diffexp.models.denoiser import check_denoiser_keys
+
+        try:
+            check_denoiser_keys(cfg.model)  # imports the denoiser's package, as the run will
+        except UserError as error:
+            exit_with_user_error(error)
+    return command, cfg
+
+
 def cli() -> None:
+    """Check the command line, expand `best_of=` and check again with the study's values,
+    check a single run's denoiser keys, then run Hydra on what was checked."""
     logging.raiseExceptions = False  # a full disk must not print a traceback per log line
-    hide_command_line_passwords()
-    argv = expand_best_of(sys.argv[1:])
-    precheck_or_exit(argv)
-    sys.argv = sys.argv[:1] + argv
-    main()
+    run_checked(main, "config", expand=_checked_for_training)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ physics score (diffexp/verification/score.py) and write verification.json and, w
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 
 import hydra
@@ -15,29 +14,12 @@ from omegaconf import DictConfig
 
 import diffexp.runtime  # noqa: F401 - sets TensorFlow's log level before it is imported
 from diffexp import runtime
-from diffexp.errors import exit_on_user_error, exit_with_user_error
-from diffexp.precheck import check_hydra_or_exit
-from diffexp.secret_args import hide_command_line_passwords
+from diffexp.config_checks import check_verify_request
+from diffexp.errors import exit_on_user_error
+from diffexp.precheck import run_checked
 from diffexp.security import EXECUTION_WHITELIST
 
 log = logging.getLogger("diffexp.verify")
-
-
-def precheck(argv: list[str]) -> None:
-    """Refuse a missing or absent run folder before Hydra creates it for its log."""
-    if any(arg.startswith("-") for arg in argv):
-        return  # --help, --cfg, ...: Hydra's own
-    runs = [arg.split("=", 1)[1] for arg in argv if arg.startswith("run=")]
-    if not runs or runs[-1] in ("", "???", "null"):
-        exit_with_user_error(
-            "run=<training run folder> is required, e.g. python -m diffexp.verify "
-            "run=outputs/runs/<run> visualize=true"
-        )
-    run_dir = Path(runs[-1]).expanduser()
-    if not run_dir.is_dir():
-        exit_with_user_error(
-            f"run={run_dir}: no such run folder; pass a folder written by python -m diffexp.train"
-        )
 
 
 @hydra.main(config_path="../conf", config_name="verify", execution_whitelist=EXECUTION_WHITELIST)
@@ -58,10 +40,9 @@ def main(cfg: DictConfig) -> float:
 
 
 def cli() -> None:
-    hide_command_line_passwords()
-    check_hydra_or_exit(sys.argv[1:], "verify")
-    precheck(sys.argv[1:])
-    main()
+    """Refuse a missing folder, one that is not a training run, or an output file outside it
+    (for every `run=` of a `-m` sweep too) before Hydra writes its log into the folder."""
+    run_checked(main, "verify", check_verify_request)
 
 
 if __name__ == "__main__":

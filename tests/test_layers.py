@@ -20,6 +20,7 @@ GROUND = (
     "config",
     "config_checks",
     "io_utils",
+    "registry",
     "runtime",
     "security",
     "secret_args",

@@ -14,15 +14,19 @@ TRAIN_FLOP_FACTOR = 3  # forward + backward (gradients w.r.t. inputs and weights
 
 def dense_flops_per_sample(model: keras.Model) -> int:
     """Forward matmul FLOPs of one sample: 2 * inputs * outputs for every Dense layer, times
-    the rows it is applied to per sample (one per PMT in the per-PMT denoiser). Biases,
-    activations and normalisations are left out: they are a few percent of an MLP's work."""
+    the rows it is applied to per sample (one per PMT in the per-PMT denoiser), and 2 * kernel
+    size for every output position of a convolution (a user's denoiser may convolve over the
+    PMTs). Biases, activations and normalisations are left out: they are a few percent of the
+    work."""
     total = 0
     for layer in _layers(model):
-        if isinstance(layer, keras.layers.Dense):
-            n_in, n_out = layer.kernel.shape
-            rows = math.prod(int(d) for d in layer.input.shape[1:-1])
-            total += 2 * int(n_in) * int(n_out) * rows
+        if isinstance(layer, (keras.layers.Dense, *_CONVOLUTIONS)):
+            positions = math.prod(int(d) for d in layer.output.shape[1:-1])
+            total += 2 * math.prod(int(d) for d in layer.kernel.shape) * positions
     return total
+
+
+_CONVOLUTIONS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
 
 
 def _layers(model: keras.Model):

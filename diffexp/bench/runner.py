@@ -14,6 +14,7 @@ from pathlib import Path
 from diffexp import runtime
 from diffexp.bench import machine, report, targets
 from diffexp.bench.config import BenchConfig
+from diffexp.registry import denoiser_entry
 
 log = logging.getLogger("diffexp.bench")
 
@@ -70,6 +71,7 @@ def run_bench(config: BenchConfig, print_table: bool = True) -> dict:
         "git_commit": environment.git_commit(),
         "profile": str(config.train.profile.name),
         "train_overrides": list(config.train_overrides),
+        "denoiser": denoiser_entry(str(config.train.model.name)).provenance(),  # the model measured
         "warmup": int(config.size.warmup),
         "repeats": int(config.size.repeats),
         "sections": {},

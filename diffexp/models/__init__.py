@@ -1,4 +1,4 @@
-"""Denoiser network, noise schedule and samplers."""
+"""Denoisers (found by entry point, diffexp.registry), noise schedule and samplers."""
 
 from diffexp.models.denoiser import build_denoiser
 from diffexp.models.noise_schedule import NoiseSchedule, add_noise

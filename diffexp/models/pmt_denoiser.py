@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import keras
 from keras import layers, ops
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from diffexp.errors import ConfigError
 from diffexp.models.detector_prior import N_PRIOR_FEATURES, PRIOR_MODES, DetectorPrior, PriorValues
 from diffexp.models.embeddings import denoiser_inputs, event_context
+from diffexp.models.plugin_api import DenoiserSpec
 
 
 @keras.saving.register_keras_serializable(package="diffexp")
@@ -110,3 +111,23 @@ def build_pmt_denoiser(
     h = layers.Activation(activation, name="pmt_output_act")(h)
     out = layers.Dense(1, dtype="float32", name="noise_prediction")(h)
     return keras.Model([x_in, t_in, c_in], ops.squeeze(out, -1), name="pmt_denoiser")
+
+
+def build(
+    spec: DenoiserSpec,
+    *,
+    prior: str,
+    hidden_dim: int,
+    n_layers: int,
+    t_emb_dim: int,
+    pmt_embedding_dim: int,
+    pooled: bool,
+    dropout: float,
+    activation: str,
+) -> keras.Model:
+    """The `pmt` entry point (group `diffexp.denoisers` in pyproject.toml): the denoiser
+    contract's builder, its parameters the keys of conf/model/pmt.yaml."""
+    keys = OmegaConf.create({key: value for key, value in locals().items() if key != "spec"})
+    return build_pmt_denoiser(
+        keys, spec.n_pmt, spec.n_conditions, spec.prior, spec.prior_from_weights
+    )

@@ -44,8 +44,9 @@ class PreparedData:
 
 
 def model_prior(cfg: DictConfig, transform: EventTransform, pmt_ids) -> PriorValues | None:
-    """The detector prior the configured denoiser is fed (None: the model takes none)."""
-    if str(cfg.model.name) != "pmt" or str(cfg.model.prior) == "none":
+    """The detector prior the configured denoiser is fed: any denoiser whose config has a
+    `prior` key other than `none` (None: the model takes none)."""
+    if str(cfg.model.get("prior", "none")) == "none":
         return None
     return prior_values(cfg.data, transform, pmt_ids)
 

@@ -14,6 +14,7 @@ from diffexp import names, runtime
 from diffexp.data import EventTransform
 from diffexp.errors import UserError
 from diffexp.io_utils import atomic_write_json
+from diffexp.registry import denoiser_entry
 from diffexp.training import checkpoints, environment, records, worker_cache
 from diffexp.training.preparation import prepare_data
 from diffexp.training.results import DivergedError, TrainResult
@@ -128,6 +129,8 @@ class TrainingSession:
                 "schedule": OmegaConf.to_container(self.cfg.schedule, resolve=True),
                 "batch_size": int(self.cfg.trainer.batch_size),
             },
+            # the package that built the model: a process loading the run says what to install
+            "denoiser": denoiser_entry(str(self.cfg.model.name)).provenance(),
             "best_of": self._provenance(),
             "package_versions": environment.package_versions(),
             "git_commit": environment.git_commit(),

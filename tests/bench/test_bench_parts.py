@@ -85,6 +85,14 @@ def test_dense_flops_count_every_matmul():
     assert flops.training_gflop_per_sample(model) == pytest.approx(3 * 520 / 1e9)
 
 
+def test_convolution_flops_count_every_output_position():
+    import keras
+
+    inputs = keras.Input((16, 3))
+    model = keras.Model(inputs, keras.layers.Conv1D(8, 5)(inputs))  # 12 output positions
+    assert flops.dense_flops_per_sample(model) == 2 * (5 * 3 * 8) * 12
+
+
 def test_denoiser_flops_follow_its_config():
     from diffexp.models import build_denoiser
 

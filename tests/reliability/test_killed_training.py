@@ -77,23 +77,29 @@ def _assert_complete_run(run_dir: Path, before_kill: list[dict]) -> None:
     assert not list(run_dir.glob(".*.tmp*")), "temporary files left behind"
 
 
+# The example package's denoiser (examples/ring_conv_denoiser, with its config files added by
+# hydra.searchpath) resumes like the built-ins.
+EXAMPLE_DENOISER = ["hydra.searchpath=[pkg://ring_conv_denoiser.conf]", "model=ring_conv"]
+
+
 @pytest.mark.parametrize(
-    "precision",
+    "overrides",
     [
         pytest.param([], id="fp32"),
         pytest.param(["precision=mixed_float16", "precision.force=true"], id="float16"),
+        pytest.param(EXAMPLE_DENOISER, id="example_denoiser"),
     ],
 )
-def test_sigkill_mid_epoch_then_resume_true_finishes_every_epoch_once(tmp_path, precision):
+def test_sigkill_mid_epoch_then_resume_true_finishes_every_epoch_once(tmp_path, overrides):
     run_dir = tmp_path / "run"
-    before = _kill_during_epoch_two(run_dir, *precision)
+    before = _kill_during_epoch_two(run_dir, *overrides)
     process = run_train(
         f"hydra.run.dir={run_dir}",
         f"trainer.epochs={EPOCHS}",
         f"trainer.steps_per_epoch={STEPS}",
         "trainer.early_stopping.patience=null",
         "trainer.resume=true",
-        *precision,
+        *overrides,
     )
     assert process.returncode == 0, process.stderr[-3000:]
     _assert_complete_run(run_dir, before)

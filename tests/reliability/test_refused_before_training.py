@@ -1,6 +1,7 @@
 """Bad input refused before anything runs: one `diffexp: error:` line, exit 2, no folder
 created. Config values/types and unknown group options are tested in tests/training; here:
-unwritable outputs, unknown study, unreachable storage, arbitrary `_target_`, bad resume."""
+unwritable outputs, unknown study, unreachable storage, a `_target_` in the job config, bad
+resume."""
 
 from __future__ import annotations
 
@@ -79,103 +80,9 @@ def test_target_override_is_refused(tmp_path, override):
     assert not (tmp_path / "r").exists()
 
 
-SWEEP = ("-m", "hydra/sweeper=optuna", "search=phase1")
-
-
-def _copy(key: str, source, marker) -> list[str]:
-    """Overrides that make `key` a call of shutil.copyfile(source, marker)."""
-    return [f"{key}._target_=shutil.copyfile", f"+{key}.src={source}", f"+{key}.dst={marker}"]
-
-
-def _logging_option(group: str, factory: str, source, marker) -> list[str]:
-    """A `hydra/<group>` option from a search path a user added, whose handler calls
-    shutil.copyfile(source, marker) when Python's logging is configured."""
-    folder = marker.parent / "conf" / "hydra" / group
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "copy.yaml").write_text(
-        f"version: 1\nhandlers:\n  x:\n    {factory}\n    src: {source}\n"
-        f"    dst: {marker}\nroot:\n  handlers: [x]\n"
-    )
-    return [f"hydra.searchpath=[file://{marker.parent / 'conf'}]", f"hydra/{group}=copy"]
-
-
-HYDRA_CODE_PATHS = {
-    "callback": lambda s, m: [
-        "+hydra.callbacks.x._target_=shutil.copyfile",
-        f"+hydra.callbacks.x.src={s}",
-        f"+hydra.callbacks.x.dst={m}",
-    ],
-    "nested callback": lambda s, m: [
-        "+hydra.callbacks.x._target_=pathlib.Path.write_text",
-        "+hydra.callbacks.x.self._target_=pathlib.Path",
-        f"+hydra.callbacks.x.self._args_=[{m}]",
-        "+hydra.callbacks.x.data=written",
-    ],
-    "logging factory": lambda s, m: _logging_option("job_logging", "'()': shutil.copyfile", s, m),
-    "hydra logging factory": lambda s, m: _logging_option(
-        "hydra_logging", "'()': shutil.copyfile", s, m
-    ),
-    "logging handler class": lambda s, m: _logging_option(
-        "job_logging", "class: shutil.copyfile", s, m
-    ),
-    "sampler": lambda s, m: [*SWEEP, *_copy("hydra.sweeper.sampler", s, m)],
-    "pruner": lambda s, m: [*SWEEP, *_copy("hydra.sweeper.pruner", s, m)],
-    "launcher": lambda s, m: [*SWEEP, *_copy("hydra.launcher", s, m)],
-    "sweeper": lambda s, m: [
-        "-m",
-        "hydra.sweeper._target_=shutil.copyfile",
-        f"+hydra.sweeper.src={s}",
-        f"+hydra.sweeper.dst={m}",
-    ],  # fmt: skip
-    "custom_search_space": lambda s, m: [
-        *SWEEP,
-        "hydra.sweeper.custom_search_space=shutil.copyfile",
-    ],
-}
-
-
-@pytest.mark.parametrize("path", list(HYDRA_CODE_PATHS))
-def test_hydra_config_that_would_run_code_is_refused(tmp_path, path):
-    """Every path of Hydra's own config that instantiates or imports: one line naming the key,
-    exit 2, and the marker the code would have written does not exist."""
-    source, marker = tmp_path / "source", tmp_path / "marker"
-    source.write_text("copied\n")
-    overrides = HYDRA_CODE_PATHS[path](source, marker)
-    process = run_train(*overrides, f"hydra.run.dir={tmp_path}/r", f"hydra.sweep.dir={tmp_path}/s")
-    assert_one_line_error(process, "hydra.", "refused")
-    assert process.returncode == 2
-    assert not marker.exists()
-    assert not (tmp_path / "r").exists() and not (tmp_path / "s").exists()
-
-
-def test_another_config_dir_is_refused(tmp_path):
-    """--config-dir would run a config the checks never composed."""
-    marker = tmp_path / "marker"
-    (tmp_path / "conf").mkdir()
-    (tmp_path / "conf" / "config.yaml").write_text(
-        f"hydra:\n  callbacks:\n    x:\n      _target_: pathlib.Path.touch\n      self: {marker}\n"
-    )
-    process = run_train("--config-dir", str(tmp_path / "conf"), f"hydra.run.dir={tmp_path}/r")
-    assert_one_line_error(process, "--config-dir", "refused")
-    assert not marker.exists()
-
-
-@pytest.mark.parametrize(
-    "module, args", [("diffexp.verify", ["run=."]), ("diffexp.select_pmts", [])]
-)
-def test_other_entrypoints_refuse_hydra_callbacks(tmp_path, module, args):
-    from tests.conftest import run_module
-
-    source, marker = tmp_path / "source", tmp_path / "marker"
-    source.write_text("copied\n")
-    process = run_module(
-        module,
-        *args,
-        *HYDRA_CODE_PATHS["callback"](source, marker),
-        f"hydra.run.dir={tmp_path}/r",
-    )
-    assert_one_line_error(process, "hydra.callbacks", "refused")
-    assert not marker.exists()
+# Hydra's own config from the user's command line or files (callbacks, logging, launcher,
+# sweeper, --config-dir) is trusted and works: tests/reliability/test_extension_points.py.
+# What must never reach it is a value from the study or a run folder: test_trust_boundaries.py.
 
 
 @pytest.mark.parametrize("value", ["yes_please", "2"])

@@ -19,8 +19,10 @@ CASES = [
     ("+model._target_=os.system", "model._target_ is refused"),
     ("optimizer.accumulation_steps=3", "must be divisible by optimizer.accumulation_steps=3"),
     ("schedule=cyclical schedule.mode=foo", "schedule.mode='foo' is not allowed"),
-    ("model.name=foo", "model.name='foo' is not allowed; use one of: mlp, pmt"),
+    ("model.name=foo", "model.name='foo' is not an installed denoiser; installed: mlp, pmt"),
     ("model=pmt model.prior=foo", "model.prior='foo' is not allowed"),
+    ("model.name=os.system", "model.name='os.system' is not an installed denoiser"),
+    ("+model.factory=os.system", "denoiser 'pmt' (diffexp 0.1.0) takes no key model.factory"),
     ("-m hydra/sweeper=optuna search=phase1 schedule=cyclical schedule.mode=foo", "schedule.mode"),
 ]
 

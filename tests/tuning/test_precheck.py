@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from diffexp.errors import ConfigError
-from diffexp.precheck import precheck_multirun, user_overrides
+from diffexp.precheck import CommandLine, parse_command_line, precheck_multirun
 from tests.conftest import REPO, subprocess_env
 
 SWEEP = ["hydra/sweeper=optuna", "profile=smoke"]
@@ -51,10 +51,11 @@ def test_command_line_fixed_value_replaces_the_searched_one():
 
 
 def test_only_plain_and_multirun_command_lines_are_prechecked():
-    assert user_overrides(["-m", "a=choice(1,2)"]) == ["a=choice(1,2)"]
-    assert user_overrides(["--multirun", "a=1"]) == ["a=1"]
-    for flag in ("--cfg", "--help", "--info", "-c"):
-        assert user_overrides([flag, "a=1"]) is None
+    assert parse_command_line(["-m", "a=choice(1,2)"]) == CommandLine(["a=choice(1,2)"], True)
+    assert parse_command_line(["--multirun", "a=1"]) == CommandLine(["a=1"], True)
+    assert parse_command_line(["-cd", "/x", "a=1"]) == CommandLine(["a=1"], False, "/x")
+    for flag in ("--cfg=job", "--help", "--info=all", "-c=job"):
+        assert parse_command_line([flag, "a=1"]) is None
 
 
 def _train(tmp_path, *args: str) -> subprocess.CompletedProcess:

@@ -13,15 +13,32 @@ Pareto-optimal COMPLETE trials, the best in objective `objective` (default 0, th
 direction: validation loss for `tuning.objective=both`), ties broken by the other objectives in
 their order, then by the lower trial number. `best_of_objective=<index>` picks another
 objective; the provenance records the rule, the objective and the trial's values.
+
+The study is data (docs/security.md): anyone who can write the storage writes its trials. A
+parameter becomes an override only if its key is a plain config key outside `hydra.*`, paths,
+the study binding and folder names (`security.untrusted_key_problem`), and its value is a
+plain number or name (no path, `${...}` or Hydra grammar) that lies in the distribution the
+trial records for it (type and range). Anything else is one StudyError line naming the trial
+and the key, and nothing runs.
 """
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import optuna
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
 from optuna.trial import TrialState
 
 from diffexp.config import hydra_value
 from diffexp.names import FIXED_FROM_ATTR
+from diffexp.security import untrusted_key_problem, untrusted_value_problem
 from diffexp.tuning.storage import PHASE1_COMMAND, StudyError, load_existing_study, shown_url
 
 __all__ = ["PARETO_RULE", "StudyError", "best_trial_overrides", "pareto_choice", "trial_overrides"]
@@ -67,6 +84,8 @@ def _overrides_of(
     study: optuna.Study, trial: optuna.trial.FrozenTrial, storage: str, index: int | None
 ) -> tuple[dict[str, str], dict]:
     here = f"study {study.study_name} trial {trial.number}"
+    for key, value in trial.params.items():
+        _check_parameter(here, key, value, trial.distributions.get(key))
     parameters = [
         {"key": key, "value": hydra_value(value), "from": f"searched in {here}"}
         for key, value in trial.params.items()
@@ -78,6 +97,7 @@ def _overrides_of(
     )
     for key in fixed_from.get("overrides", {}):
         if key in trial.user_attrs and key not in trial.params:
+            _check_parameter(here, key, trial.user_attrs[key])
             parameters.append({"key": key, "value": str(trial.user_attrs[key]), "from": origin})
     provenance = {
         "study_name": study.study_name,
@@ -89,6 +109,38 @@ def _overrides_of(
     if index is not None:
         provenance |= {"rule": PARETO_RULE, "objective": index, "values": list(trial.values)}
     return {row["key"]: row["value"] for row in parameters}, provenance
+
+
+def _check_parameter(
+    here: str, key: Any, value: Any, distribution: BaseDistribution | None = None
+) -> None:
+    """Raise StudyError unless `key=value` of a stored trial may become an override (a value
+    fixed from another study has no distribution here: the key and value rules still hold)."""
+    problem = untrusted_key_problem(str(key)) or untrusted_value_problem(value)
+    if problem is None and distribution is not None:
+        problem = _outside(distribution, value)
+    if problem is not None:
+        raise StudyError(
+            f"{here}: parameter {str(key)[:80]!r} = {str(value)[:80]!r} is refused ({problem}); "
+            "nothing was run: only the study's own search parameters are taken from a study, "
+            "and the study may hold trials someone else wrote"
+        )
+
+
+def _outside(distribution: BaseDistribution, value: Any) -> str | None:
+    """Why `value` is not a value of `distribution` (type and range), or None."""
+    if isinstance(distribution, CategoricalDistribution):
+        inside = any(type(value) is type(c) and value == c for c in distribution.choices)
+        return None if inside else "not one of the choices its distribution declares"
+    if isinstance(distribution, IntDistribution):
+        number = isinstance(value, int) and not isinstance(value, bool)
+        inside = number and distribution.low <= value <= distribution.high
+        return None if inside else f"not an integer in [{distribution.low}, {distribution.high}]"
+    if isinstance(distribution, FloatDistribution):
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        inside = number and math.isfinite(value) and distribution.low <= value <= distribution.high
+        return None if inside else f"not a number in [{distribution.low}, {distribution.high}]"
+    return f"an unknown distribution {type(distribution).__name__}"
 
 
 def pareto_choice(
