@@ -35,7 +35,7 @@ def _poisoned_study(tmp_path) -> tuple[str, object]:
     site = tmp_path / "site-packages"
     site.mkdir()
     pth = site / "zz_evil.pth"
-    code = f"import os;os.system('touch {tmp_path / 'owned'}')"
+    code = f"import os;os.system('touch {tmp_path / 'owned'}') #%(message)s"  # a .pth line runs
     params = {
         "optimizer.lr": 1e-3,
         "hydra.job_logging.handlers.file.filename": str(pth),
