@@ -7,6 +7,7 @@ like one on the command line."""
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 from omegaconf import OmegaConf
@@ -55,8 +56,6 @@ def test_config_dir_adds_the_users_model_and_runs_their_callback(tmp_path):
     )
     (tmp_path / "user_callbacks.py").write_text(CALLBACK)
     run_dir = tmp_path / "run"
-    import subprocess
-
     env = subprocess_env()
     env["PYTHONPATH"] = f"{tmp_path}:{env['PYTHONPATH']}"
     process = subprocess.run(
@@ -128,3 +127,56 @@ def test_user_callback_reaches_hydras_whitelist(tmp_path):
     cfg = check_command_line(parse_command_line(argv), "config")
     assert "user_callbacks.WriteMarker" in trusted_targets(cfg)
     assert "user_callbacks.WriteMarker" not in EXECUTION_WHITELIST
+
+
+SWEEP_CALLBACK = '''
+from pathlib import Path
+
+from hydra.experimental.callback import Callback
+
+
+class MarkJobs(Callback):
+    """A user's own callback in a sweep: one file per finished trial job, one at the end."""
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+
+    def on_job_end(self, config, job_return, **kwargs):
+        self.folder.mkdir(exist_ok=True)
+        (self.folder / f"job_{config.tuning.trial_number}").write_text(config.model.name)
+
+    def on_multirun_end(self, config, **kwargs):
+        (self.folder / "multirun_end").write_text("done")
+'''
+
+
+@pytest.mark.slow
+def test_the_users_callback_runs_in_every_trial_job_of_a_sweep(tmp_path):
+    """Trial jobs run in the pool launcher's workers: the whitelist the checked config gave
+    Hydra reaches them, so the user's callback runs there too."""
+    conf = _user_conf(tmp_path / "conf")
+    (conf / "callbacks").mkdir()
+    marks = tmp_path / "marks"
+    (conf / "callbacks" / "marks.yaml").write_text(
+        f"# @package hydra.callbacks\nmarks:\n  _target_: user_sweep_callbacks.MarkJobs\n"
+        f"  folder: {marks}\n"
+    )
+    (tmp_path / "user_sweep_callbacks.py").write_text(SWEEP_CALLBACK)
+    env = subprocess_env()
+    env["PYTHONPATH"] = f"{tmp_path}:{env['PYTHONPATH']}"
+    command = train_command(
+        "-m",
+        f"--config-dir={conf}",
+        "+callbacks=marks",
+        "model=tiny",
+        "hydra/sweeper=optuna",
+        "hydra.sweeper.n_trials=2",
+        f"hydra.sweep.dir={tmp_path}/sweep",
+        f"paths.study_storage=sqlite:///{tmp_path}/study.db",
+    )
+    process = subprocess.run(
+        command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert process.returncode == 0, process.stderr[-3000:]
+    assert sorted(p.name for p in marks.iterdir()) == ["job_0", "job_1", "multirun_end"]
+    assert (marks / "job_1").read_text() == "mlp"

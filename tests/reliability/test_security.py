@@ -112,3 +112,19 @@ def test_dashboard_target_binds_localhost():
     assert "optuna-dashboard" in recipe
     assert "--host 127.0.0.1" in recipe
     assert "0.0.0.0" not in recipe
+
+
+def test_keys_that_say_where_things_go_are_never_taken_from_a_study():
+    """Every key that names a place (the paths group, the trial's study binding, the folder
+    name, what best_of reads) is refused by the rule `best_of=` applies to a study's keys, so a
+    new key there cannot slip past it."""
+    from diffexp import names
+    from diffexp.config import compose_checked
+    from diffexp.security import untrusted_key_problem
+
+    cfg = compose_checked([])
+    keys = [f"paths.{key}" for key in cfg.paths]
+    keys += [names.TUNING_STUDY_NAME, names.TUNING_STORAGE, names.TUNING_TRIAL_NUMBER]
+    keys += ["experiment_name", "best_of", "hydra.run.dir", "hydra/launcher", "search"]
+    assert [key for key in keys if untrusted_key_problem(key) is None] == []
+    assert untrusted_key_problem("model.hidden_dim") is None  # a search parameter passes

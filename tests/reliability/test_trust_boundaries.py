@@ -35,7 +35,7 @@ def _poisoned_study(tmp_path) -> tuple[str, object]:
     site = tmp_path / "site-packages"
     site.mkdir()
     pth = site / "zz_evil.pth"
-    code = f"import os;os.system('touch {tmp_path / 'owned'}')"
+    code = f"import os;os.system('touch {tmp_path / 'owned'}') #%(message)s"  # a .pth line runs
     params = {
         "optimizer.lr": 1e-3,
         "hydra.job_logging.handlers.file.filename": str(pth),
@@ -248,3 +248,19 @@ def test_a_thousand_value_choice_is_checked_without_a_composition_each(monkeypat
     with pytest.raises(ConfigError, match="at model.hidden_dim=0: |model.hidden_dim=0 is out"):
         precheck_multirun(["hydra/sweeper=optuna", f"model.hidden_dim=choice({values},0)"])
     assert len(calls) == 2
+
+
+def test_a_verify_sweep_keeps_hydras_logs_under_outputs(tmp_path):
+    """`verify -m run=A,B` used Hydra's default sweep folder, `multirun/` in the working
+    directory; its logs now go under outputs/ (verification.json into each run)."""
+    from diffexp.config_checks import check_verify_request
+    from diffexp.precheck import check_command_line, parse_command_line
+
+    runs = []
+    for name in ("a", "b"):
+        (tmp_path / name / ".hydra").mkdir(parents=True)
+        (tmp_path / name / ".hydra" / "config.yaml").write_text("seed: 1\n")
+        runs.append(str(tmp_path / name))
+    argv = ["-m", f"run={','.join(runs)}", f"paths.output_dir={tmp_path}/outputs"]
+    cfg = check_command_line(parse_command_line(argv), "verify", check_verify_request)
+    assert str(cfg.hydra.sweep.dir).startswith(f"{tmp_path}/outputs/verify_sweeps/")
