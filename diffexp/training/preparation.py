@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from omegaconf import DictConfig
 
-from diffexp.data import EventTransform, load_events, train_val_split
+from diffexp.data import EventSet, EventTransform, load_events, train_val_split
 from diffexp.models.detector_prior import PriorValues, prior_values
+from diffexp.models.light_model import light_model_for
 
 
 @dataclass(frozen=True)
@@ -43,11 +44,18 @@ class PreparedData:
         return int(self.train_c.shape[1])
 
 
-def model_prior(cfg: DictConfig, transform: EventTransform, pmt_ids) -> PriorValues | None:
-    """The detector prior the configured denoiser is fed (None: the model takes none)."""
-    if str(cfg.model.name) != "pmt" or str(cfg.model.prior) == "none":
+def model_prior(
+    cfg: DictConfig, transform: EventTransform, training: EventSet
+) -> PriorValues | None:
+    """The detector prior the configured denoiser is fed (None: the model takes none);
+    `model.prior=learned` fits the light model on `training` (or takes it from the cache)."""
+    mode = str(cfg.model.get("prior", "none"))
+    if str(cfg.model.name) != "pmt" or mode == "none":
         return None
-    return prior_values(cfg.data, transform, pmt_ids)
+    light_model = None
+    if mode == "learned":
+        light_model = light_model_for(cfg.data, training, cfg.paths.cache_dir)
+    return prior_values(cfg.data, transform, training.pmt_ids, mode, light_model)
 
 
 def prepare_data(cfg: DictConfig, transform: EventTransform | None = None) -> PreparedData:
@@ -64,5 +72,5 @@ def prepare_data(cfg: DictConfig, transform: EventTransform | None = None) -> Pr
         )
     train_x, train_c = transform.encode(train_events)
     val_x, val_c = transform.encode(val_events)
-    prior = model_prior(cfg, transform, train_events.pmt_ids)
+    prior = model_prior(cfg, transform, train_events)
     return PreparedData(train_x, train_c, val_x, val_c, transform, prior)

@@ -53,7 +53,7 @@ def tiny_run(tmp_path, overrides=()):
     else:
         events = load_events(cfg.data, cache_dir=None)
     transform = EventTransform.fit(events)
-    prior = model_prior(cfg, transform, events.pmt_ids)
+    prior = model_prior(cfg, transform, events)
     model = build_denoiser(cfg.model, events.n_pmt, events.n_conditions, prior)
     schedule = NoiseSchedule.from_config(cfg.diffusion)
     return SimpleNamespace(
