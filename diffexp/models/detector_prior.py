@@ -228,6 +228,12 @@ class DetectorPrior(layers.Layer):
         channels = geometry_features(*geometry, energy) * self.light_geometry
         return light_mu(self.light, encoded, channels)
 
+    def expected_pe_learned(self, encoded_conditions):
+        """The light model's mean charge [B, n_pmt] of encoded conditions (mode learned)."""
+        encoded = ops.cast(encoded_conditions, "float32")
+        vertex, energy = self._vertex_energy(encoded * self.condition_std + self.condition_mean)
+        return self._learned(encoded, self._geometry(vertex), energy)
+
     def call(self, encoded_conditions):
         encoded = ops.cast(encoded_conditions, "float32")
         physical = encoded * self.condition_std + self.condition_mean
