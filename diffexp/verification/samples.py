@@ -30,6 +30,7 @@ from diffexp.data import (
     train_val_split,
 )
 from diffexp.data.config import to_plain
+from diffexp.data.detector import describe_detector
 from diffexp.models.light_model import light_model_for
 from diffexp.verification.learned_expectation import LearnedExpectation
 
@@ -116,6 +117,8 @@ def own_data_samples(
     note = None
     if half < n_events:
         note = _held_out_note(n_events, half, validation, data_cfg["val_fraction"])
+    detector = describe_detector(data_cfg, events.condition_names)
+    positions = None if detector.geometry is None else detector.geometry.positions
     learned = None
     if with_expectation:
         model = light_model_for(data_cfg, training, cache_dir)
@@ -125,7 +128,7 @@ def own_data_samples(
         reference=validation.subset(np.arange(half)),
         floor=validation.subset(np.arange(half, 2 * half)),
         simulator=None,
-        pmt_positions=None,
+        pmt_positions=None if positions is None else positions[events.pmt_ids],
         # A user's data carry no threshold: the smallest charge ever read is the best guess.
         hit_threshold_pe=float(positive.min()) if positive.size else 0.0,
         training=training,
