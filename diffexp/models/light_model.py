@@ -46,9 +46,9 @@ HIDDEN_UNITS = 32  # width of the two tanh layers
 EMBEDDING_DIM = 8  # per-PMT identity, needed when there is no geometry
 N_GEOMETRY_FEATURES = 4  # log d, cos theta, log solid angle / 5, log E
 WEIGHT_NAMES: tuple[str, ...] = (
-    "embedding", "w1", "b1", "w2", "b2", "w3", "w_skip", "pmt_bias", "log_dark", "pmt_poly",
+    "embedding", "w1", "b1", "w2", "b2", "w3", "w_skip", "pmt_bias", "log_dark",
 )  # fmt: skip
-_FORMAT_VERSION = 2
+_FORMAT_VERSION = 1
 
 
 def weight_shapes(n_pmt: int, n_conditions: int) -> dict[str, tuple[int, ...]]:
@@ -64,21 +64,7 @@ def weight_shapes(n_pmt: int, n_conditions: int) -> dict[str, tuple[int, ...]]:
         "w_skip": (n_in, 1),
         "pmt_bias": (n_pmt,),
         "log_dark": (n_pmt,),
-        "pmt_poly": (n_poly_terms(n_conditions), n_pmt),
     }
-
-
-def n_poly_terms(n_conditions: int) -> int:
-    """Linear and quadratic terms of the conditions: k + k (k + 1) / 2."""
-    return n_conditions + n_conditions * (n_conditions + 1) // 2
-
-
-def poly_terms(encoded_conditions):
-    """[B, k + k (k + 1) / 2]: the conditions and their products (each pair once)."""
-    k = ops.shape(encoded_conditions)[-1]
-    rows, cols = np.triu_indices(int(k))
-    pairs = ops.take(encoded_conditions, rows, axis=1) * ops.take(encoded_conditions, cols, axis=1)
-    return ops.concatenate([encoded_conditions, pairs], axis=-1)
 
 
 def pmt_geometry(vertex, positions, normals, areas):
@@ -113,10 +99,7 @@ def light_mu(weights: Mapping[str, Any], encoded_conditions, geometry_channels):
     h = ops.tanh(ops.matmul(x, weights["w1"]) + weights["b1"])
     h = ops.tanh(ops.matmul(h, weights["w2"]) + weights["b2"])
     log_signal = ops.squeeze(ops.matmul(h, weights["w3"]) + ops.matmul(x, weights["w_skip"]), -1)
-    # Each PMT's own quadratic in the conditions: without a geometry, the smooth part of how
-    # its light falls with the vertex.
-    per_pmt = ops.matmul(poly_terms(encoded_conditions), weights["pmt_poly"])
-    log_signal = ops.clip(log_signal + per_pmt + weights["pmt_bias"], -30.0, 30.0)
+    log_signal = ops.clip(log_signal + weights["pmt_bias"], -30.0, 30.0)
     return ops.exp(log_signal) + ops.exp(weights["log_dark"])
 
 
@@ -208,7 +191,6 @@ class _LightModelFit(keras.Model):
             "w2": "glorot_uniform",
             "w3": "zeros",
             "w_skip": "zeros",
-            "pmt_poly": "zeros",
         }
         self.fit_weights = {
             name: self.add_weight(shape, initializer=init.get(name, "zeros"), name=name)
