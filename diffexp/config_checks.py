@@ -57,7 +57,7 @@ def _choice(cfg: Tree, key: str, allowed: tuple[str, ...]) -> None:
 
 # The options of keys read below this layer (tests/training/test_bad_input.py checks that they
 # match models.detector_prior.PRIOR_MODES and training.schedules.CYCLICAL_MODES).
-PRIOR_MODES = ("expectation", "geometry", "none")
+PRIOR_MODES = ("expectation", "learned", "geometry", "none")
 CYCLICAL_MODES = ("triangular", "triangular2", "exp_range")
 
 Check = tuple[str, type, Callable[[Any], bool], str]

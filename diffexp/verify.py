@@ -35,6 +35,8 @@ def main(cfg: DictConfig) -> float:
     )
     log.info("%s: %s", result["headline"], components)
     print(f"{result['headline']}: {components}")
+    if result.get("sample_note"):
+        print(f"note: {result['sample_note']}")
     print(f"wrote {Path(cfg.run) / cfg.output_file}")
     return float(result["score"])
 

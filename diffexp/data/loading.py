@@ -16,6 +16,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from diffexp.data.config import require, to_plain
+from diffexp.data.detector import describe_detector
 from diffexp.data.errors import DataError
 from diffexp.data.events import EventSet
 from diffexp.data.npz_source import load_npz_events
@@ -26,7 +27,7 @@ from diffexp.file_checks import array_checksum, event_arrays_problem
 log = logging.getLogger(__name__)
 
 # Keys that do not change which events are simulated: they are applied after the cache.
-_KEYS_NOT_IN_HASH = ("val_fraction", "pmt_selection", "n_pmts_kept")
+_KEYS_NOT_IN_HASH = ("val_fraction", "pmt_selection", "n_pmts_kept", "light_model")
 # Bump when the simulator's output for the same config changes, so old caches are not reused.
 _SIMULATOR_VERSION = 1
 
@@ -112,7 +113,8 @@ def cached_simulation(
 
 
 def load_events(data_cfg: Mapping[str, Any] | DictConfig, cache_dir: str | Path | None) -> EventSet:
-    """The events of `data_cfg` (simulated or from .npz), with its PMT selection applied.
+    """The events of `data_cfg` (simulated, or a user's .npz, HDF5 or ROOT file, whose
+    geometry is checked too), with its PMT selection applied.
 
     Simulated events are cached in `cache_dir` (None: no cache) as
     `simulated_<hash>.npz`, the hash taken over the resolved data config minus the keys
@@ -122,8 +124,25 @@ def load_events(data_cfg: Mapping[str, Any] | DictConfig, cache_dir: str | Path 
     source = cfg.get("source")
     if source == "simulated":
         events = cached_simulation(cfg, cache_dir)
-    elif source == "npz":
-        events = load_npz_events(cfg)
+    elif source in _OWN_SOURCES:
+        events = _OWN_SOURCES[source](cfg)
+        # Bad geometry or condition roles stop here, before any training.
+        describe_detector(cfg, events.condition_names, events.n_pmt)
     else:
-        raise DataError(f"data.source={source!r} is unknown: use data=simulated or data=npz")
+        raise DataError(f"data.source={source!r} is unknown: use data=simulated, npz, hdf5 or root")
     return apply_pmt_selection(events, cfg)
+
+
+def _load_hdf5(cfg: dict[str, Any]) -> EventSet:
+    from diffexp.data.hdf5_source import load_hdf5_events  # h5py: only for HDF5 data
+
+    return load_hdf5_events(cfg)
+
+
+def _load_root(cfg: dict[str, Any]) -> EventSet:
+    from diffexp.data.root_source import load_root_events  # uproot: only for ROOT data
+
+    return load_root_events(cfg)
+
+
+_OWN_SOURCES = {"npz": load_npz_events, "hdf5": _load_hdf5, "root": _load_root}

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from omegaconf import DictConfig
 
-from diffexp.data import EventTransform, load_events, train_val_split
+from diffexp.data import EventSet, EventTransform, load_events, train_val_split
 from diffexp.models.detector_prior import PriorValues, prior_values
+from diffexp.models.light_model import light_model_for
 
 
 @dataclass(frozen=True)
@@ -43,12 +44,19 @@ class PreparedData:
         return int(self.train_c.shape[1])
 
 
-def model_prior(cfg: DictConfig, transform: EventTransform, pmt_ids) -> PriorValues | None:
+def model_prior(
+    cfg: DictConfig, transform: EventTransform, training: EventSet
+) -> PriorValues | None:
     """The detector prior the configured denoiser is fed: any denoiser whose config has a
-    `prior` key other than `none` (None: the model takes none)."""
-    if str(cfg.model.get("prior", "none")) == "none":
+    `prior` key other than `none` (None: the model takes none);
+    `model.prior=learned` fits the light model on `training` (or takes it from the cache)."""
+    mode = str(cfg.model.get("prior", "none"))
+    if mode == "none":
         return None
-    return prior_values(cfg.data, transform, pmt_ids)
+    light_model = None
+    if mode == "learned":
+        light_model = light_model_for(cfg.data, training, cfg.paths.cache_dir)
+    return prior_values(cfg.data, transform, training.pmt_ids, mode, light_model)
 
 
 def prepare_data(cfg: DictConfig, transform: EventTransform | None = None) -> PreparedData:
@@ -65,5 +73,5 @@ def prepare_data(cfg: DictConfig, transform: EventTransform | None = None) -> Pr
         )
     train_x, train_c = transform.encode(train_events)
     val_x, val_c = transform.encode(val_events)
-    prior = model_prior(cfg, transform, train_events.pmt_ids)
+    prior = model_prior(cfg, transform, train_events)
     return PreparedData(train_x, train_c, val_x, val_c, transform, prior)

@@ -99,11 +99,12 @@ def write_plots(
     written["low_charge_spectrum"] = plots.low_charge_spectrum(
         reference, events, run_dir / "low_charge_spectrum.png"
     )
-    if samples.simulator is not None:
-        expected = samples.simulator.expected_pe(reference.conditions)[:, reference.pmt_ids]
+    if samples.expectation is not None:  # the simulator's, or the learned light model's
+        expected = samples.expectation.expected_pe(reference.conditions)[:, reference.pmt_ids]
         written["pulls_per_pmt"] = plots.pulls_per_pmt(
             reference, events, expected, run_dir / "pulls_per_pmt.png"
         )
+    if samples.simulator is not None:
         condition = reference.conditions[:1]
         repeated = np.repeat(condition, int(cfg.hit_map_draws), axis=0)
         draws = _generate(cfg, loaded, samples, repeated).events.charges
@@ -129,6 +130,29 @@ def write_plots(
         report.component_scores(), report.score, run_dir / "score_components.png"
     )
     return {name: path.name for name, path in written.items()}
+
+
+def _classifier_floor(report: ScoreReport) -> dict[str, float] | None:
+    """The AUC of the floor sample (reference against reference) and its null spread."""
+    metric = report.components["classifier"].metrics.get("classifier_auc")
+    if metric is None:
+        return None
+    return {"auc": metric.floor, "spread": metric.floor_noise}
+
+
+def _headline(report: ScoreReport, floor_auc: dict[str, float] | None) -> str:
+    """The score's headline with the floor AUC beside the classifier's."""
+    headline = report.headline()
+    if floor_auc is None or "floor" in headline:
+        return headline
+    floor = f", floor {floor_auc['auc']:.2f} ± {floor_auc['spread']:.2f})"
+    return headline[:-1] + floor if headline.endswith(")") else headline
+
+
+def _expectation_kind(samples: ReferenceSamples) -> str:
+    if samples.simulator is not None:
+        return "simulator"
+    return "learned light model" if samples.learned is not None else "none"
 
 
 def verify_run(cfg: DictConfig, loaded=None) -> dict[str, Any]:
@@ -168,18 +192,22 @@ def verify_run(cfg: DictConfig, loaded=None) -> dict[str, Any]:
             samples.pmt_positions,
             reconstruction,
             settings,
-            samples.simulator,
+            samples.expectation,
             samples.training,
         )
+    floor_auc = _classifier_floor(report)
     result: dict[str, Any] = {
         "run": str(run_dir),
         "score": report.score,
         "classifier_auc": report.classifier_auc,
-        "headline": report.headline(),
+        "classifier_auc_floor": floor_auc,
+        "headline": _headline(report, floor_auc),
         "components": report.to_dict()["components"],
         "single_feature_aucs": report.single_feature_aucs,
         "sample_sizes": report.sample_sizes,
         "data_source": data_cfg.get("source"),
+        "expectation": _expectation_kind(samples),
+        "sample_note": samples.note,
         "sampler": cfg.sampler,
         "steps": int(cfg.steps) if cfg.sampler == "ddim" else int(loaded.schedule.n_steps),
         "eta": float(cfg.eta) if cfg.sampler == "ddim" else None,
@@ -234,6 +262,6 @@ def sample_auc(
             generated.events,
             samples.reference,
             samples.pmt_positions,
-            samples.simulator,
+            samples.expectation,
             settings.classifier(),
         )

@@ -289,9 +289,10 @@ def calibrate(
     _check_compatible("floor", floor, reference)
     context = metrics.build_context(reference, pmt_positions, settings, reconstruction, simulator)
     errors = condition_errors(reference, pmt_positions, reconstruction, settings)
-    bad = tolerance_edge(
-        floor, errors, settings.tolerance_energy_scale, settings.seed + 1, simulator
-    )
+    # Only the detector's own simulator may draw the bad reference; a learned expectation
+    # (a user's data) shifts the floor's labels instead.
+    drawer = simulator if isinstance(simulator, DetectorSimulator) else None
+    bad = tolerance_edge(floor, errors, settings.tolerance_energy_scale, settings.seed + 1, drawer)
     skipped = _skip_reasons(reference, reconstruction, training)
     ran = [c for c in PHYSICS_COMPONENTS if c not in skipped]
     floor_distances = {c: _DISTANCES[c](context, floor) for c in ran}

@@ -12,8 +12,13 @@ CONF_DATA = Path(__file__).resolve().parents[2] / "conf" / "data"
 
 
 def load_data_conf(name: str, **overrides: object) -> DictConfig:
-    """conf/data/<name>.yaml with the root interpolations (seed, profile) replaced."""
+    """conf/data/<name>.yaml with the root interpolations (seed, profile) replaced and the
+    shared keys of a user's own events (conf/own_detector/default.yaml) merged in."""
     cfg = OmegaConf.load(CONF_DATA / f"{name}.yaml")
+    if "defaults" in cfg:
+        shared = OmegaConf.load(CONF_DATA.parent / "own_detector" / "default.yaml")
+        del cfg["defaults"]
+        cfg = OmegaConf.merge(shared, cfg)
     cfg.seed = 7
     if "n_events" in cfg:
         cfg.n_events = 300

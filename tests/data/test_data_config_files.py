@@ -10,9 +10,11 @@ import pytest
 CONF_DATA = Path(__file__).resolve().parents[2] / "conf" / "data"
 
 
-@pytest.mark.parametrize("name", ["simulated", "npz"])
+@pytest.mark.parametrize(
+    "name", ["data/simulated", "data/npz", "data/hdf5", "data/root", "own_detector/default"]
+)
 def test_every_key_has_a_comment(name: str) -> None:
-    for line in (CONF_DATA / f"{name}.yaml").read_text().splitlines():
+    for line in (CONF_DATA.parent / f"{name}.yaml").read_text().splitlines():
         if re.match(r"^\s*[A-Za-z_]+:", line):
             assert "#" in line, f"{name}.yaml: key without a comment: {line!r}"
 

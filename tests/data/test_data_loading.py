@@ -50,8 +50,8 @@ def test_no_cache_dir_simulates_without_writing(sim_cfg, tmp_path) -> None:
 
 
 def test_unknown_source(sim_cfg) -> None:
-    sim_cfg.source = "hdf5"
-    with pytest.raises(DataError, match="data.source='hdf5' is unknown"):
+    sim_cfg.source = "parquet"
+    with pytest.raises(DataError, match="data.source='parquet' is unknown"):
         load_events(sim_cfg, None)
 
 

@@ -77,8 +77,8 @@ def test_prior_output_shape_per_mode(setup):
 
 def test_prior_refuses_data_without_a_geometry(setup):
     cfg, _, transform = setup
-    with pytest.raises(DataError, match="model.prior=none"):
-        prior_values({"source": "npz"}, transform, None)
+    with pytest.raises(DataError, match="model.prior=learned"):
+        prior_values({"source": "npz"}, transform, None)  # no simulator: no expectation
 
 
 def test_no_hit_gap_round_trips_and_separates(setup):

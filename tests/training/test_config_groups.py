@@ -38,17 +38,33 @@ def test_every_group_has_options():
         assert options(group), f"conf/{group}/ is empty"
 
 
+def _own_events_file(option: str, folder: Path) -> list[str]:
+    """A real small events file of format `option` and the overrides that point at it."""
+    charges, conditions = np.ones((50, 8), np.float32), np.ones((50, 2), np.float32)
+    path = folder / f"events.{option}"
+    if option == "npz":
+        np.savez(path, charges=charges, conditions=conditions)
+        return [f"data.path={path}"]
+    if option == "hdf5":
+        import h5py
+
+        with h5py.File(path, "w") as handle:
+            handle["charges"], handle["conditions"] = charges, conditions
+        return [f"data.path={path}"]
+    import uproot
+
+    with uproot.recreate(path) as handle:
+        handle["events"] = {"a": conditions[:, 0], "b": conditions[:, 1], "charges": charges}
+    return [f"data.path={path}", "data.condition_branches=[a,b]"]
+
+
 @pytest.mark.parametrize(
     "group,option", [(g, o) for g in GROUPS for o in options(g)], ids=lambda v: str(v)
 )
 def test_option_composes_validates_and_builds(group, option, make_config, tmp_path):
     overrides = [f"{group}={option}"]
-    if group == "data" and option == "npz":
-        path = Path(tmp_path) / "events.npz"
-        np.savez(
-            path, charges=np.ones((50, 8), np.float32), conditions=np.ones((50, 2), np.float32)
-        )
-        overrides.append(f"data.path={path}")
+    if group == "data" and option != "simulated":
+        overrides += _own_events_file(option, Path(tmp_path))
     if (group, option) != ("model", "mlp"):
         overrides.append("model.prior=none")  # zeros below, not detector events (tests/models)
     cfg = make_config(overrides)

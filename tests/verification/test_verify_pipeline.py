@@ -53,7 +53,7 @@ def tiny_run(tmp_path, overrides=()):
     else:
         events = load_events(cfg.data, cache_dir=None)
     transform = EventTransform.fit(events)
-    prior = model_prior(cfg, transform, events.pmt_ids)
+    prior = model_prior(cfg, transform, events)
     model = build_denoiser(cfg.model, events.n_pmt, events.n_conditions, prior)
     schedule = NoiseSchedule.from_config(cfg.diffusion)
     return SimpleNamespace(
@@ -81,7 +81,11 @@ def test_verify_run_writes_every_key_and_plot(tmp_path, loaded):
             assert {"raw", "floor", "floor_noise", "bad", "score"} == set(metric)
     auc = written["classifier_auc"]
     assert auc == written["components"]["classifier"]["metrics"]["classifier_auc"]["raw"]
-    assert written["headline"] == f"physics score {result['score']:.2f} (classifier AUC {auc:.2f})"
+    floor = written["classifier_auc_floor"]
+    assert written["headline"] == (
+        f"physics score {result['score']:.2f} (classifier AUC {auc:.2f}, "
+        f"floor {floor['auc']:.2f} ± {floor['spread']:.2f})"
+    )
     assert written["sample_sizes"] == {
         "generated": 120,
         "reference": 120,
@@ -164,11 +168,17 @@ def test_own_npz_data_runs_the_distribution_components_and_skips_the_rest(tmp_pa
     assert result["sample_sizes"]["training"] == 700
     assert result["data_source"] == "npz"
     assert result["sample_sizes"]["reference"] == 120
+    assert result["sample_note"] is None  # 300 held-out events: 120 each as asked
+    assert result["expectation"] == "learned light model"  # pulls and chi2 without a simulator
+    floor = result["classifier_auc_floor"]
+    assert 0.3 < floor["auc"] < 0.7 and f"floor {floor['auc']:.2f}" in result["headline"]
     assert set(result["plots"]) == {
         "pmt_charge_distributions",
         "low_charge_spectrum",
+        "pulls_per_pmt",
         "score_components",
     }
+    assert list((tmp_path / "cache").glob("light_model_*.json"))  # fitted on the training split
 
 
 def test_sample_auc_is_the_headline_alone(tmp_path, loaded):
