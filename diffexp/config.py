@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from diffexp.config_checks import validate_config
-from diffexp.errors import ConfigError
+from diffexp.errors import ConfigError, first_line
 from diffexp.security import check_hydra_config
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
@@ -106,7 +106,7 @@ def compose_validated(
     try:
         validate_config(job_cfg)
     except OmegaConfBaseException as error:
-        raise ConfigError(str(error).strip().splitlines()[0]) from error
+        raise ConfigError(first_line(error)) from error
     return cfg
 
 
@@ -118,5 +118,5 @@ def compose_plain(overrides: list[str], config_name: str) -> DictConfig:
             cfg = compose(config_name=config_name, overrides=overrides)
         OmegaConf.resolve(cfg)
     except (HydraException, OmegaConfBaseException) as error:
-        raise ConfigError(str(error).strip().splitlines()[0]) from error
+        raise ConfigError(first_line(error)) from error
     return cfg

@@ -23,54 +23,23 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import BaseStorage, RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
-from diffexp.names import FAIL_REASON_ATTR, RUN_DIR_ATTR, TRIAL_FILE
+from diffexp.names import FAIL_REASON_ATTR, HEARTBEAT_ATTR, RUN_DIR_ATTR, TRIAL_FILE
+from diffexp.tuning.liveness_policy import Liveness
 from diffexp.tuning.storage import retry_on_lock
 from diffexp.tuning.trial.record import trial_record, write_json_atomic
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_ATTR = "diffexp:heartbeat"  # trial system attr (journal storages): last beat, Unix s
-LIVENESS_ATTR = "diffexp_liveness"  # study user attr: {"interval": s, "grace": s}
 HEARTBEAT_LOST = "heartbeat lost"
 RETRY_HISTORY = "retry_history"  # system attr RetryFailedTrialCallback sets on a retry
-
-
-@dataclass(frozen=True)
-class Liveness:
-    """How often trials beat, how long a silent one lives on, how often a dead one is retried."""
-
-    interval: int = 20
-    grace: int = 120
-    retries: int = 0
-
-    def check(self) -> None:
-        """ValueError naming the key when the values cannot work together."""
-        if self.interval < 1:
-            raise ValueError(f"hydra.sweeper.heartbeat_interval={self.interval} must be >= 1 s")
-        if self.grace <= self.interval:
-            raise ValueError(
-                f"hydra.sweeper.grace_period={self.grace} must be longer than "
-                f"heartbeat_interval={self.interval}, or every trial would look dead between beats"
-            )
-        if self.retries < 0:
-            raise ValueError(f"hydra.sweeper.retry_failed_trials={self.retries} must be >= 0")
-
-    def storage_kwargs(self) -> dict[str, Any]:
-        """What an RDB storage needs to detect stale trials itself."""
-        return {"heartbeat_interval": self.interval, "grace_period": self.grace}
-
-    def as_attr(self) -> dict[str, int]:
-        return {"interval": self.interval, "grace": self.grace}
 
 
 def beat(storage: BaseStorage, trial_id: int) -> None:

@@ -57,11 +57,14 @@ from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
 from diffexp.config import hydra_value, override_key
-from diffexp.errors import UserError
+from diffexp.errors import UserError, first_line
 from diffexp.names import (
     FAIL_REASON_ATTR,
     FIXED_FROM_ATTR,
+    LIVENESS_ATTR,
     PRUNER_ATTR,
+    SEED_ATTR,
+    SEED_CLAIM_ATTR,
     SWEEP_SUMMARY_FILE,
     TUNING_STORAGE,
     TUNING_STUDY_NAME,
@@ -69,13 +72,12 @@ from diffexp.names import (
 )
 from diffexp.tuning.analysis.best_trial import best_trial_overrides
 from diffexp.tuning.liveness import (
-    LIVENESS_ATTR,
     Beater,
-    Liveness,
     fail_stale_trials,
     retried_numbers,
     write_lost_trial_record,
 )
+from diffexp.tuning.liveness_policy import Liveness
 from diffexp.tuning.pruners import build_pruner, pruner_config_to_dict
 from diffexp.tuning.storage import (
     STORAGE_PASSWORD_ENV,
@@ -89,7 +91,7 @@ from diffexp.tuning.storage_checks import warn_if_unsafe_storage
 from diffexp.tuning.study_lock import StudyLock
 from diffexp.tuning.sweeper.app import TRIAL_ENV
 from diffexp.tuning.sweeper.resources import launcher_kind, set_trial_threads, slots_for
-from diffexp.tuning.sweeper.sampler_seed import SEED_ATTR, derive_seed, shared_seed
+from diffexp.tuning.sweeper.sampler_seed import derive_seed, shared_seed
 from diffexp.tuning.sweeper.search_space import distributions_from_overrides, param_lines
 from diffexp.tuning.sweeper.summary import build_summary, format_summary, write_results
 
@@ -106,7 +108,6 @@ POLL_S = 2.0  # a slot without budget looks at the study again after this
 # Their draws follow the trial number (a grid point, a QMC index) in an order the seed sets:
 # every sweeper of the study needs the same order, or trial 3 of one is trial 5 of another.
 SAME_SEED_SAMPLERS = ("GridSampler", "QMCSampler")
-SEED_CLAIM_ATTR = "diffexp_configured_seed_taken_by"  # study: its first sweeper
 
 
 class SweepStoppedError(UserError, ValueError):
@@ -359,8 +360,7 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
 
     def _stopped_message(self, summary: dict, state: _SweepState, to_run: int) -> str:
         reasons = Counter(
-            (str(reason).strip().splitlines() or ["unknown"])[0]
-            for reason in summary["failed_trials"].values()
+            first_line(str(reason)) or "unknown" for reason in summary["failed_trials"].values()
         )
         reason, count = reasons.most_common(1)[0] if reasons else ("unknown", 0)
         why = (
@@ -597,8 +597,7 @@ def _is_pruned(error: BaseException | None) -> bool:
 
 def _reason(error: BaseException | None) -> str:
     name = type(error).__name__
-    text = (str(error).strip() or name).splitlines()
-    first = next((line for line in text if line.strip()), name)
+    first = first_line(error) if error is not None else name
     if "UncompletedJobError" in name or "FailedJobError" in name:
         return f"process died: {name}: {first}"
     return f"{name}: {first}"

@@ -30,9 +30,10 @@ from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from diffexp.errors import ConfigError
+from diffexp.errors import ConfigError, first_line
 from diffexp.names import (
     FAIL_REASON_ATTR,
+    LIVENESS_ATTR,
     PRUNER_ATTR,
     RUN_DIR_ATTR,
     TRIAL_FILE,
@@ -143,7 +144,7 @@ class TrialJob:
             self._failed(study, reporter, f"diverged: {exc}", time.monotonic() - started)
             raise
         except Exception as exc:
-            reason = f"{type(exc).__name__}: {_first_line(exc)}"
+            reason = f"{type(exc).__name__}: {first_line(exc)}"
             self._failed(study, reporter, reason, time.monotonic() - started)
             raise
         value = float(result.best_val_loss)
@@ -154,7 +155,7 @@ class TrialJob:
         try:
             objective = objective_fn(result)
         except Exception as exc:
-            reason = f"objective: {type(exc).__name__}: {_first_line(exc)}"
+            reason = f"objective: {type(exc).__name__}: {first_line(exc)}"
             self._failed(study, reporter, reason, time.monotonic() - started)
             raise
         retry_on_lock(lambda: study.tell(self.trial_number, objective))
@@ -246,9 +247,11 @@ class TrialJob:
 
 def _start_heartbeat(study: optuna.Study, trial_id: int) -> Any:
     """Beat for the trial at the interval the sweeper chose (study user attr)."""
-    from diffexp.tuning.liveness import LIVENESS_ATTR, Beater, Liveness
+    from diffexp.tuning.liveness import Beater
+    from diffexp.tuning.liveness_policy import DEFAULT_LIVENESS
 
-    interval = (study.user_attrs.get(LIVENESS_ATTR) or {}).get("interval", Liveness.interval)
+    attr = study.user_attrs.get(LIVENESS_ATTR) or {}
+    interval = attr.get("interval", DEFAULT_LIVENESS.interval)
     return Beater(study._storage, interval, [trial_id], name=f"heartbeat-{trial_id}").start()
 
 
@@ -274,8 +277,3 @@ def _task_overrides() -> list[str]:
     if not HydraConfig.initialized():
         return []
     return list(HydraConfig.get().overrides.task)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
