@@ -28,9 +28,13 @@ it waits for trials still running elsewhere before it reports. Each sweeper samp
 own seed stream (`diffexp.tuning.sweeper.sampler_seed`). Trials get the storage URL without
 its password; the password travels in the environment (`diffexp.tuning.storage`).
 
-The search space parsing, sampler handling and trial configuration are the official ones,
-reused by subclassing (hydra-optuna-sweeper is pinned to 1.4.0rc3); each search parameter is
-checked first (`diffexp.tuning.sweeper.search_space`). Errors a user can fix (a bad search space, an
+The sweep reads as the official `_impl.py`'s: a plan computed once (`plan`: the storage URL,
+the search space, the seed, the slots; `diffexp.tuning.sweeper.plan`), then each slot loops
+ask, launch, tell (`_slot`). Every read and write of the study goes through the study gateway
+(`diffexp.tuning.study`), which retries, beats and records a trial's end. The search space
+parsing, sampler handling and trial configuration are the official ones, reused by
+subclassing (hydra-optuna-sweeper is pinned to 1.4.0rc3); each search parameter is checked
+first (`diffexp.tuning.sweeper.search_space`). Errors a user can fix (a bad search space, an
 unreachable storage, too many failed trials) are UserErrors with one line, which the plugin
 prints as `diffexp: error:` without Hydra's traceback.
 """
@@ -53,7 +57,7 @@ import optuna
 from hydra.core.utils import JobStatus
 from hydra_plugins.hydra_optuna_sweeper._impl import OptunaSweeperImpl
 from omegaconf import DictConfig, OmegaConf
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from diffexp.config import hydra_value, override_key
 from diffexp.errors import UserError, first_line
@@ -80,9 +84,10 @@ from diffexp.tuning.storage import (
     url_without_password,
 )
 from diffexp.tuning.storage_checks import warn_if_unsafe_storage
-from diffexp.tuning.study import NO_PRUNER, StudyGateway
+from diffexp.tuning.study import NO_PRUNER, Beater, StudyGateway
 from diffexp.tuning.study_lock import StudyLock
 from diffexp.tuning.sweeper.app import TRIAL_ENV
+from diffexp.tuning.sweeper.plan import SearchSpace, SweepPlan
 from diffexp.tuning.sweeper.resources import launcher_kind, set_trial_threads, slots_for
 from diffexp.tuning.sweeper.sampler_seed import derive_seed, shared_seed
 from diffexp.tuning.sweeper.search_space import distributions_from_overrides, param_lines
@@ -113,7 +118,21 @@ class _SweepState:
     failures: int = 0
     finished: int = 0
     stopped: bool = False
+    silent_warned: bool = False  # "the app reports nothing to the pruner", said once
     done: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
+class _Run:
+    """A sweep in progress, what its slot threads share: the plan, the study, the lock every
+    sweeper of the study takes to ask, the beater for this sweeper's trials, the counts."""
+
+    plan: SweepPlan
+    gateway: StudyGateway
+    lock: StudyLock
+    beater: Beater
+    state: _SweepState
+    slots: int
 
 
 class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
@@ -139,6 +158,7 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
         self.sampler_config = sampler_config  # its `seed` is the base of the seed stream
         self.sampler_factory = sampler_factory  # the sampler for a seed
         self.sampler_seed: int | None = None
+        self._fixed_provenance: dict[str, Any] | None = None  # staged search: where from
 
     # ---- search space -------------------------------------------------------------------
 
@@ -219,7 +239,7 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
         )
         gateway.set_user_attr(PRUNER_ATTR, self.pruner_config)
         gateway.set_user_attr(LIVENESS_ATTR, self.liveness.as_attr())
-        if getattr(self, "_fixed_provenance", None):
+        if self._fixed_provenance:
             gateway.set_user_attr(FIXED_FROM_ATTR, self._fixed_provenance)
         fail_stale_trials(gateway, None, self.liveness)  # only the dead: live ones run on
         return gateway
@@ -244,7 +264,7 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
         self.sampler = self.sampler_factory(self.sampler_seed)
         log.info("sampler seed %d, shared by every sweeper of the study", self.sampler_seed)
 
-    def _claim_seed_stream(self, gateway: StudyGateway) -> None:
+    def _claim_seed_stream(self, gateway: StudyGateway, lock: StudyLock) -> None:
         """The study's first sweeper samples from the configured seed (a fresh run is as
         reproducible as the official sweeper's); every later sweeper, and every re-run, from
         its own stream derived from that seed, the study and its start. Decided under the
@@ -255,7 +275,7 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
         assert self.sampler_factory is not None
         configured = seeded[0]
         study = gateway.study
-        with self._study_lock.held():
+        with lock.held():
             first = configured is not None and SEED_CLAIM_ATTR not in gateway.user_attrs()
             if first:
                 claim = f"{os.uname().nodename} pid {os.getpid()}"
@@ -281,57 +301,79 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
             os.environ[STORAGE_PASSWORD_ENV] = password
             self.storage = bare
 
-    # ---- sweep --------------------------------------------------------------------------
+    # ---- sweep: plan once, open the study, run the slots, report ------------------------
 
-    def sweep(self, arguments: list[str]) -> None:
+    def plan(self, arguments: list[str]) -> SweepPlan:
+        """Everything decided before the first trial, in the order `plan.py` explains."""
         assert self.config is not None and self.launcher is not None
         self.storage = self._storage_url()
         self._hide_password()
-        self._binds_by_config = OmegaConf.select(self.config, "tuning") is not None
-        if not self._binds_by_config:
+        binds_by_config = OmegaConf.select(self.config, "tuning") is not None
+        if not binds_by_config:
             log.info(
                 "the app's config has no `tuning` node: trials learn their trial from %s; "
                 "they can be pruned only if the app reports (diffexp.tuning.sweeper.app."
                 "trial_reporter)",
                 "/".join(TRIAL_ENV),
             )
-        self._silent_warned = False
         self._share_seed(str(self.study_name))
-        space = self._search_space(arguments)
-        gateway = self._open_study()
-        study = gateway.study
-        self._study_lock = StudyLock(str(self.storage), str(study.study_name))
-        self._claim_seed_stream(gateway)
+        space = SearchSpace(*self._search_space(arguments))
         kind = launcher_kind(self.launcher)
-        self._warn_unsafe_storage(kind)
+        return SweepPlan(
+            storage_url=str(self.storage),
+            study_name=str(self.study_name),
+            space=space,
+            n_trials=int(self.n_trials),
+            launcher_kind=kind,
+            max_slots=slots_for(self.n_jobs, kind, self.cap_n_jobs_to_cores),
+            binds_by_config=binds_by_config,
+        )
+
+    def sweep(self, arguments: list[str]) -> None:
+        plan = self.plan(arguments)
+        gateway = self._open_study()
+        lock = StudyLock(plan.storage_url, gateway.name)
+        self._claim_seed_stream(gateway, lock)
+        self._warn_unsafe_storage(plan.launcher_kind)
+        run = self._start(plan, gateway, lock)
+        try:
+            self._run_slots(run)
+        finally:
+            run.beater.stop()
+            lock.close()
+        self._report(run)
+
+    def _start(self, plan: SweepPlan, gateway: StudyGateway, lock: StudyLock) -> _Run:
+        """Count the study's budget, start beating for this sweeper's trials (and failing
+        dead ones on each beat), size the slots."""
         counted, running = _budget(gateway)
-        to_run = max(0, self.n_trials - counted)
+        to_run = max(0, plan.n_trials - counted)
         log.info(
             "study '%s' in %s: %d trials count toward n_trials=%d (%d running), %d to start; "
             "pruner %s",
-            study.study_name,
-            shown_url(str(self.storage)),
+            gateway.name,
+            shown_url(plan.storage_url),
             counted,
-            self.n_trials,
+            plan.n_trials,
             running,
             to_run,
             type(self.pruner).__name__,
         )
         state = _SweepState(allowed_failures=self.max_failure_rate * max(to_run, 1))
-        self._beater = gateway.beater(
+        beater = gateway.beater(
             self.liveness.interval,
             on_tick=lambda: fail_stale_trials(gateway, None, self.liveness),
             name="sweeper-heartbeat",
         ).start()
-        try:
-            slots = min(slots_for(self.n_jobs, kind, self.cap_n_jobs_to_cores), max(to_run, 1))
-            if to_run:
-                set_trial_threads(slots, kind)
-            self._run_slots(gateway, space, state, slots)
-        finally:
-            self._beater.stop()
-            self._study_lock.close()
-        summary = build_summary(study, shown_url(str(self.storage)), state.launched)
+        slots = min(plan.max_slots, max(to_run, 1))
+        if to_run:
+            set_trial_threads(slots, plan.launcher_kind)
+        return _Run(plan, gateway, lock, beater, state, slots)
+
+    def _report(self, run: _Run) -> None:
+        """The summary files and lines; exit 2 when too many trials failed."""
+        study, state = run.gateway.study, run.state
+        summary = build_summary(study, shown_url(run.plan.storage_url), state.launched)
         write_results(Path(str(self.config.hydra.sweep.dir)), study, summary)
         log_best(study)
         text = format_summary(summary)
@@ -383,97 +425,99 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
             f"the study (all reasons: {self.config.hydra.sweep.dir}/{SWEEP_SUMMARY_FILE})"
         )
 
-    def _run_slots(self, gateway: StudyGateway, space, state: _SweepState, slots: int) -> None:
-        if slots == 1:
-            self._slot(gateway, space, state)
+    def _run_slots(self, run: _Run) -> None:
+        if run.slots == 1:
+            self._slot(run)
             return
         threads = [
-            threading.Thread(
-                target=self._slot,
-                args=(gateway, space, state),
-                name=f"trial-slot-{i}",
-                daemon=True,
-            )
-            for i in range(slots)
+            threading.Thread(target=self._slot, args=(run,), name=f"trial-slot-{i}", daemon=True)
+            for i in range(run.slots)
         ]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
 
-    def _slot(self, gateway: StudyGateway, space, state: _SweepState) -> None:
-        """One slot: ask a trial while the study has budget, run it, record it; when the budget
+    def _slot(self, run: _Run) -> None:
+        """One slot, the official loop one trial at a time: ask, launch, tell. When the budget
         is spent, wait until no trial of the study runs (other sweepers' live trials may still
         fail and be retried), then end."""
+        state = run.state
         while not state.done.is_set():
-            item = self._next_trial(gateway, space, state)
-            if item is None:
-                if state.stopped or self._study_settled(gateway):
+            asked = self._ask(run)
+            if asked is None:
+                if state.stopped or self._study_settled(run):
                     state.done.set()
                     break
                 state.done.wait(POLL_S)
                 continue
-            trial, overrides = item
+            trial, overrides = asked
             try:
-                failed = self._run_trial(gateway, trial, overrides)
+                failed = self._launch_and_tell(run, trial, overrides)
             except Exception as exc:  # a storage error here must not silently end the slot
                 log.exception("trial %d: the sweeper could not record it", trial.number)
                 failed = True
                 with contextlib.suppress(Exception):
-                    self._finish_for_job(gateway, trial, None, exc)
+                    self._tell_for_job(run.gateway, trial, None, exc)
             finally:
-                self._beater.discard(trial)
-            with state.lock:
-                state.failures += failed
-                state.finished += 1
-                log.info(
-                    "progress: %d trials of this sweep finished (%d failed); the study has %d "
-                    "of n_trials=%d",
-                    state.finished,
+                run.beater.discard(trial)
+            self._count(run, failed)
+
+    def _count(self, run: _Run, failed: bool) -> None:
+        """One more trial of this sweep ended; too many failures stop the launching."""
+        state = run.state
+        with state.lock:
+            state.failures += failed
+            state.finished += 1
+            log.info(
+                "progress: %d trials of this sweep finished (%d failed); the study has %d "
+                "of n_trials=%d",
+                state.finished,
+                state.failures,
+                _budget(run.gateway)[0],
+                run.plan.n_trials,
+            )
+            if state.failures > state.allowed_failures and not state.stopped:
+                state.stopped = True
+                log.error(
+                    "%d trials failed (max_failure_rate=%s): launching no more",
                     state.failures,
-                    _budget(gateway)[0],
-                    self.n_trials,
+                    self.max_failure_rate,
                 )
-                if state.failures > state.allowed_failures and not state.stopped:
-                    state.stopped = True
-                    log.error(
-                        "%d trials failed (max_failure_rate=%s): launching no more",
-                        state.failures,
-                        self.max_failure_rate,
-                    )
 
-    def _study_settled(self, gateway: StudyGateway) -> bool:
+    def _study_settled(self, run: _Run) -> bool:
         """The budget is spent and no trial of the study runs, here or elsewhere."""
-        counted, running = _budget(gateway)
-        return counted >= self.n_trials and running == 0
+        counted, running = _budget(run.gateway)
+        return counted >= run.plan.n_trials and running == 0
 
-    def _next_trial(self, gateway: StudyGateway, space, state: _SweepState):
-        study = gateway.study
-        with state.lock, self._study_lock.held():  # study.ask and the sampler: one at a time
+    def _ask(self, run: _Run) -> tuple[optuna.Trial, list[str]] | None:
+        """A new trial and its overrides, or None when the study's budget is spent (counted
+        under the lock every sweeper of the study takes, with `study.ask` and the sampler)."""
+        gateway, plan, state = run.gateway, run.plan, run.state
+        with state.lock, run.lock.held():
             if state.stopped:
                 return None
-            if _budget(gateway)[0] >= self.n_trials:
+            if _budget(gateway)[0] >= plan.n_trials:
                 return None
             trial = gateway.ask()
             # beats at once (alive from its first moment, before its job starts) and then on
-            self._beater.add(trial)
+            run.beater.add(trial)
             state.launched.append(trial.number)
-            self._configure_trials([trial], *space)  # official: suggest + fixed user attrs
+            self._configure_trials([trial], *plan.space)  # official: suggest + fixed user attrs
             if self.sampler_seed is not None:
                 gateway.set_trial_attr(trial, SEED_ATTR, self.sampler_seed)
-            overrides = self._trial_overrides(trial, *space)
-        overrides += [
-            f"{TUNING_STUDY_NAME}={_quoted(study.study_name)}",
-            f"{TUNING_STORAGE}={_quoted(str(self.storage))}",
-            f"{TUNING_TRIAL_NUMBER}={trial.number}",
-        ]
-        if not self._binds_by_config:  # a foreign app: the same three through its environment
-            values = (study.study_name, str(self.storage), str(trial.number))
-            overrides = overrides[:-3] + [
-                f"++hydra.job.env_set.{name}={_quoted(value)}"
-                for name, value in zip(TRIAL_ENV, values, strict=True)
+            overrides = self._trial_overrides(trial, *plan.space)
+        if plan.binds_by_config:
+            return trial, overrides + [
+                f"{TUNING_STUDY_NAME}={_quoted(gateway.name)}",
+                f"{TUNING_STORAGE}={_quoted(plan.storage_url)}",
+                f"{TUNING_TRIAL_NUMBER}={trial.number}",
             ]
-        return trial, overrides
+        values = (gateway.name, plan.storage_url, str(trial.number))
+        return trial, overrides + [  # a foreign app: the same three through its environment
+            f"++hydra.job.env_set.{name}={_quoted(value)}"
+            for name, value in zip(TRIAL_ENV, values, strict=True)
+        ]
 
     @staticmethod
     def _trial_overrides(trial, distributions, fixed_params, fixed_overrides) -> list[str]:
@@ -482,7 +526,7 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
         fixed = [f"{k}={v}" for k, v in fixed_params.items()]  # already override strings
         return searched + fixed + list(fixed_overrides)
 
-    def _run_trial(self, gateway: StudyGateway, trial, overrides: list[str]) -> bool:
+    def _launch_and_tell(self, run: _Run, trial: optuna.Trial, overrides: list[str]) -> bool:
         """Launch one trial; finish it in the storage if its job could not. True if FAIL."""
         error: BaseException | None = None
         value: Any = None
@@ -494,31 +538,31 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
                 error = result._return_value  # the exception the task raised
         except Exception as exc:  # the job's process died or could not be started
             error = exc
-        frozen = gateway.frozen(trial)
+        frozen = run.gateway.frozen(trial)
         if not frozen.state.is_finished():
-            frozen = self._finish_for_job(gateway, trial, value, error)
+            frozen = self._tell_for_job(run.gateway, trial, value, error)
         log.info("trial %d %s values=%s", trial.number, frozen.state.name, frozen.values)
-        self._warn_if_silent(frozen)
+        self._warn_if_silent(run, frozen)
         return frozen.state == TrialState.FAIL
 
-    def _warn_if_silent(self, frozen) -> None:
+    def _warn_if_silent(self, run: _Run, frozen: FrozenTrial) -> None:
         """Say once that a pruner is set but the app's trials report nothing to it."""
         if (
-            self._binds_by_config
-            or self._silent_warned
+            run.plan.binds_by_config
+            or run.state.silent_warned
             or frozen.state != TrialState.COMPLETE
             or frozen.intermediate_values
             or self.pruner_config.get("_target_") == NO_PRUNER["_target_"]
         ):
             return
-        self._silent_warned = True
+        run.state.silent_warned = True
         log.warning(
             "trial %d reported no intermediate value: the app does not call "
             "diffexp.tuning.sweeper.app.trial_reporter(), so no trial is pruned",
             frozen.number,
         )
 
-    def _finish_for_job(self, gateway: StudyGateway, trial, value, error):
+    def _tell_for_job(self, gateway: StudyGateway, trial, value, error):
         """Record the end of a trial whose job did not: PRUNED (an app's reporter raised
         TrialPruned out of the task), COMPLETE (it returned a value without telling), or FAIL
         with the launcher's reason (it died or raised before it could)."""
