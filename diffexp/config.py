@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from diffexp.config_checks import Tree, tree_of, validate_tree
-from diffexp.errors import ConfigError
+from diffexp.errors import ConfigError, first_line
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
@@ -131,7 +131,7 @@ def validate_job(job_cfg: DictConfig, validate: Callable[[Tree], None] = validat
     try:
         validate(tree_of(job_cfg))
     except OmegaConfBaseException as error:
-        raise ConfigError(str(error).strip().splitlines()[0]) from error
+        raise ConfigError(first_line(error)) from error
 
 
 def compose_plain(overrides: list[str], config_name: str) -> DictConfig:
@@ -142,5 +142,5 @@ def compose_plain(overrides: list[str], config_name: str) -> DictConfig:
             cfg = compose(config_name=config_name, overrides=overrides)
         OmegaConf.resolve(cfg)
     except (HydraException, OmegaConfBaseException) as error:
-        raise ConfigError(str(error).strip().splitlines()[0]) from error
+        raise ConfigError(first_line(error)) from error
     return cfg

@@ -36,12 +36,21 @@ DISK_ERRNOS = frozenset(
 )
 
 
+def first_line(error: BaseException | str) -> str:
+    """The first non-blank line of an error's message, stripped; an exception without a
+    message gives its type name. Tracebacks and SQL stay out of one-line reports and records."""
+    text = str(error)
+    line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    if line or isinstance(error, str):
+        return line
+    return type(error).__name__
+
+
 def user_error_line(error: BaseException) -> str | None:
     """The one line to print for an error the user can fix, or None for a bug (which keeps
     its traceback)."""
     if isinstance(error, UserError):
-        text = str(error).strip()
-        return text.splitlines()[0] if text else type(error).__name__
+        return first_line(error)
     if isinstance(error, OSError) and error.errno in DISK_ERRNOS:
         reason = error.strerror if "\n" not in str(error.strerror) else None
         return (
@@ -64,8 +73,8 @@ def report_user_error(error: str | BaseException) -> int:
     """Print `diffexp: error: <line>` to stderr (an exception: its one line) and return the
     exit status, for an entrypoint whose `main` returns it."""
     if isinstance(error, BaseException):
-        error = user_error_line(error) or (str(error).strip() or type(error).__name__)
-    print(f"{PREFIX}{error.strip().splitlines()[0]}", file=sys.stderr)
+        error = user_error_line(error) or first_line(error)
+    print(f"{PREFIX}{first_line(error)}", file=sys.stderr)
     return EXIT_USER_ERROR
 
 

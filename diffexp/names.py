@@ -35,6 +35,10 @@ FAIL_REASON_ATTR = "fail_reason"  # trial: why it is FAIL
 RUN_DIR_ATTR = "run_dir"  # trial: its job folder (trial.json), recorded by the job
 PRUNER_ATTR = "diffexp_pruner"  # study: the pruner config every trial job rebuilds
 FIXED_FROM_ATTR = "fixed_from"  # study: staged search, the values fixed from another study
+LIVENESS_ATTR = "diffexp_liveness"  # study: {"interval": s, "grace": s}, read by every trial job
+SEED_CLAIM_ATTR = "diffexp_configured_seed_taken_by"  # study: its first sweeper (host, pid)
+SEED_ATTR = "sampler_seed"  # trial: the seed stream of the sweeper that asked it
+HEARTBEAT_ATTR = "diffexp:heartbeat"  # trial system attr (journal storages): last beat, Unix s
 
 # ---- the overrides by which the sweeper binds a job to its trial (conf/config.yaml tuning) -
 TUNING_STUDY_NAME = "tuning.study_name"

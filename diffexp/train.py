@@ -15,12 +15,13 @@ from pathlib import Path
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 import diffexp.runtime  # noqa: F401 - sets TensorFlow's log level before it is imported
 from diffexp import runtime
 from diffexp.config_checks import validate_config
 from diffexp.errors import UserError, exit_with_user_error, user_error_line
+from diffexp.names import TUNING_TRIAL_NUMBER
 from diffexp.precheck import CommandLine, precheck_or_exit, run_checked
 from diffexp.security import EXECUTION_WHITELIST
 from diffexp.training.memory_budget import check_memory
@@ -71,12 +72,16 @@ def _job(cfg: DictConfig) -> float:
     runtime.configure_threads(cfg.runtime.threads)
     if cfg.trainer.lr_find:
         return lr_range_test(cfg, run_dir)
-    from diffexp.tuning.trial.job import TrialJob
-
     best_of = best_of_provenance(cfg)
-    objective = TrialJob.from_config(cfg, run_dir).run(
-        lambda reporter: train(cfg, run_dir, reporter, best_of), objective_of(cfg, run_dir)
-    )
+    objective_fn = objective_of(cfg, run_dir)
+    if OmegaConf.select(cfg, TUNING_TRIAL_NUMBER) is None:  # a single run: no trial to bind
+        objective = objective_fn(train(cfg, run_dir, None, best_of))
+    else:
+        from diffexp.tuning.trial.job import TrialJob
+
+        objective = TrialJob.from_config(cfg, run_dir).run(
+            lambda reporter: train(cfg, run_dir, reporter, best_of), objective_fn
+        )
     values = objective if isinstance(objective, list) else [objective]
     if not all(math.isfinite(value) for value in values):
         log.warning("objective is not finite: %s", objective)

@@ -12,7 +12,7 @@ import keras
 from omegaconf import DictConfig, OmegaConf
 
 from diffexp.data import EventTransform
-from diffexp.errors import UserError
+from diffexp.errors import UserError, first_line
 from diffexp.models.denoiser import build_denoiser
 from diffexp.models.noise_schedule import NoiseSchedule
 from diffexp.models.plugin_api import DenoiserSpec
@@ -96,9 +96,8 @@ def load_run(run_dir: str | Path) -> LoadedRun:
     try:
         model.load_weights(weights)
     except Exception as error:  # noqa: BLE001 - h5py and Keras raise many kinds here
-        first = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise RunLoadError(
-            f"{weights}: the weights do not match the model in {config_path} ({first})"
+            f"{weights}: the weights do not match the model in {config_path} ({first_line(error)})"
         ) from error
     check_output(model, denoiser_entry(str(cfg.model.name)), spec)
     return LoadedRun(cfg, model, NoiseSchedule.from_config(cfg.diffusion), transform, run_dir)

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from diffexp.errors import UserError
+from diffexp.errors import UserError, first_line
 from diffexp.file_checks import checked_training_state
 from diffexp.io_utils import atomic_write_json, read_json
 from diffexp.names import BEST_WEIGHTS, CHECKPOINT_ARRAYS, CHECKPOINT_STATE, LAST_CHECKPOINT
@@ -216,7 +216,7 @@ def load_checkpoint(
     except Exception as error:  # noqa: BLE001 - any failure means the checkpoint is unusable
         raise CheckpointError(
             f"checkpoint {folder} is truncated or does not match the configured model "
-            f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}); "
+            f"({type(error).__name__}: {first_line(str(error))}); "
             "start a new run or fix the config to match it"
         ) from error
     return state, best or None

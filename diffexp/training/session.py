@@ -12,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from diffexp import names, runtime
 from diffexp.data import EventTransform
-from diffexp.errors import UserError
+from diffexp.errors import UserError, first_line
 from diffexp.io_utils import atomic_write_json
 from diffexp.registry import denoiser_entry
 from diffexp.training import checkpoints, environment, records, worker_cache
@@ -109,7 +109,7 @@ class TrainingSession:
         summary = {
             "experiment_name": self.cfg.experiment_name,
             "stop_reason": stop_reason,
-            "error": str(error).splitlines()[0] if error is not None and str(error) else None,
+            "error": (first_line(str(error)) or None) if error is not None else None,
             "best_val_loss": best["val_loss"] if best else None,
             "best_epoch": best["epoch"] if best else None,
             "final_train_loss": rows[-1]["train_loss"] if rows else None,

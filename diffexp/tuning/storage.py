@@ -43,7 +43,7 @@ from optuna.storages.journal import JournalFileBackend
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from diffexp.errors import UserError
+from diffexp.errors import UserError, first_line
 from diffexp.secret_args import STORAGE_PASSWORD_ENV
 
 log = logging.getLogger(__name__)
@@ -174,8 +174,7 @@ def _first_line(error: BaseException) -> str:
         return f"{error.filename} is a file, not a folder"
     if isinstance(error, OSError) and error.strerror:
         return f"{error.filename}: {error.strerror}" if error.filename else error.strerror
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return lines[0] if lines else type(error).__name__
+    return first_line(error)
 
 
 def _sqlite_storage(url: str, heartbeat: dict[str, object]) -> RDBStorage:

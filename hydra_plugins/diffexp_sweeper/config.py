@@ -15,6 +15,8 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from hydra_plugins.hydra_optuna_sweeper.config import OptunaSweeperConf
 
+from diffexp.tuning.liveness_policy import DEFAULT_LIVENESS
+
 SWEEPER_NAME = "diffexp_optuna"
 
 
@@ -24,9 +26,11 @@ class DiffexpOptunaSweeperConf(OptunaSweeperConf):
     pruner: Any | None = None  # e.g. {_target_: optuna.pruners.MedianPruner}; needs a reporter
     cap_n_jobs_to_cores: bool = True  # local launchers: n_jobs at most the CPU cores
     fix_best_of: str | None = None  # staged search: fix the best params of this study
-    heartbeat_interval: int = 20  # s between a running trial's heartbeats
-    grace_period: int = 120  # s without a heartbeat before a trial is FAIL "heartbeat lost"
-    retry_failed_trials: int = 0  # times a trial failed that way is re-run with its parameters
+    # liveness (diffexp.tuning.liveness_policy): s between a running trial's heartbeats, s
+    # without one before it is FAIL "heartbeat lost", times such a trial is re-run
+    heartbeat_interval: int = DEFAULT_LIVENESS.interval
+    grace_period: int = DEFAULT_LIVENESS.grace
+    retry_failed_trials: int = DEFAULT_LIVENESS.retries
 
 
 ConfigStore.instance().store(

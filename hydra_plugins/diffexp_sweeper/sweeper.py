@@ -22,6 +22,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
 from diffexp.errors import exit_on_user_error
+from diffexp.tuning.liveness_policy import DEFAULT_LIVENESS
 
 _SAMPLER_TARGETS = ("hydra_plugins.hydra_optuna_sweeper.*", "optuna.samplers.*")
 
@@ -43,15 +44,15 @@ class DiffexpOptunaSweeper(Sweeper):
         pruner: Any | None = None,
         cap_n_jobs_to_cores: bool = True,
         fix_best_of: str | None = None,
-        heartbeat_interval: int = 20,
-        grace_period: int = 120,
-        retry_failed_trials: int = 0,
+        heartbeat_interval: int = DEFAULT_LIVENESS.interval,
+        grace_period: int = DEFAULT_LIVENESS.grace,
+        retry_failed_trials: int = DEFAULT_LIVENESS.retries,
     ) -> None:
         from hydra.utils import instantiate
 
         from diffexp.config_checks import check_max_failure_rate
         from diffexp.errors import ConfigError
-        from diffexp.tuning.liveness import Liveness
+        from diffexp.tuning.liveness_policy import Liveness
         from diffexp.tuning.sweeper.async_sweeper import AsyncOptunaSweeperImpl
 
         liveness = Liveness(int(heartbeat_interval), int(grace_period), int(retry_failed_trials))

@@ -19,7 +19,7 @@ from optuna.importance import (
 from optuna.search_space import intersection_search_space
 from optuna.trial import FrozenTrial, TrialState
 
-from diffexp.errors import ConfigError
+from diffexp.errors import ConfigError, first_line
 
 MIN_COMPLETE_TRIALS = 8  # below this, importance on a 2-5 parameter space is noise
 EVALUATORS = ("fanova", "ped_anova")
@@ -82,7 +82,7 @@ def compute_importance(study: optuna.Study, evaluator_name: str) -> Importance:
                 study, evaluator=make_evaluator(evaluator_name), target=target
             )
         except (ValueError, RuntimeError) as exc:  # e.g. PED-ANOVA's minimum trials per regime
-            reason = f"{evaluator_name} could not evaluate this study: {exc}".splitlines()[0]
+            reason = f"{evaluator_name} could not evaluate this study: {first_line(str(exc))}"
             return Importance(evaluator_name, n_trials, None, reason, "evaluator_failed")
         params = {name: float(value) for name, value in importances.items()}
         by_target.append({"target": label, "params": params})

@@ -19,6 +19,7 @@ import optuna  # noqa: E402
 from optuna.exceptions import ExperimentalWarning  # noqa: E402
 from optuna.visualization import matplotlib as ovm  # noqa: E402
 
+from diffexp.errors import first_line  # noqa: E402
 from diffexp.tuning.analysis.importance import Importance, make_evaluator  # noqa: E402
 
 PlotFn = Callable[[], object]
@@ -39,7 +40,7 @@ def write_plots(
         try:
             _save(draw, path)
         except (ValueError, RuntimeError) as exc:
-            skipped[name] = f"optuna could not draw it: {exc}".splitlines()[0]
+            skipped[name] = f"optuna could not draw it: {first_line(str(exc))}"
             continue
         written[name] = str(path)
     return written, skipped

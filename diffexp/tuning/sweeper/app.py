@@ -15,7 +15,6 @@ Outside a sweep the reporter does nothing, so the app runs unchanged.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from diffexp.tuning.trial.reporter import Reporter
 
@@ -34,15 +33,12 @@ class NullReporter:
 
 def trial_reporter() -> Reporter:
     """The reporter bound to this job's trial, or a NullReporter outside a diffexp sweep."""
-    from diffexp.tuning.trial.job import TrialJob
+    from diffexp.tuning.study import StudyGateway
     from diffexp.tuning.trial.reporter import TrialReporter
 
     if not all(os.environ.get(name) for name in TRIAL_ENV):
         return NullReporter()
-    job = TrialJob(
-        run_dir=Path.cwd(),
-        study_name=os.environ[STUDY_NAME_ENV],
-        storage=os.environ[STORAGE_ENV],
-        trial_number=int(os.environ[TRIAL_NUMBER_ENV]),
+    gateway, trial = StudyGateway.for_trial(
+        os.environ[STORAGE_ENV], os.environ[STUDY_NAME_ENV], int(os.environ[TRIAL_NUMBER_ENV])
     )
-    return TrialReporter(job._load_trial()[1])
+    return TrialReporter(trial, gateway)

@@ -28,9 +28,13 @@ it waits for trials still running elsewhere before it reports. Each sweeper samp
 own seed stream (`diffexp.tuning.sweeper.sampler_seed`). Trials get the storage URL without
 its password; the password travels in the environment (`diffexp.tuning.storage`).
 
-The search space parsing, sampler handling and trial configuration are the official ones,
-reused by subclassing (hydra-optuna-sweeper is pinned to 1.4.0rc3); each search parameter is
-checked first (`diffexp.tuning.sweeper.search_space`). Errors a user can fix (a bad search space, an
+The sweep reads as the official `_impl.py`'s: a plan computed once (`plan`: the storage URL,
+the search space, the seed, the slots; `diffexp.tuning.sweeper.plan`), then each slot loops
+ask, launch, tell (`_slot`). Every read and write of the study goes through the study gateway
+(`diffexp.tuning.study`), which retries, beats and records a trial's end. The search space
+parsing, sampler handling and trial configuration are the official ones, reused by
+subclassing (hydra-optuna-sweeper is pinned to 1.4.0rc3); each search parameter is checked
+first (`diffexp.tuning.sweeper.search_space`). Errors a user can fix (a bad search space, an
 unreachable storage, too many failed trials) are UserErrors with one line, which the plugin
 prints as `diffexp: error:` without Hydra's traceback.
 """
@@ -41,72 +45,62 @@ import contextlib
 import functools
 import logging
 import os
+import sys
 import threading
-import warnings
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any
 
 import optuna
 from hydra.core.utils import JobStatus
 from hydra_plugins.hydra_optuna_sweeper._impl import OptunaSweeperImpl
 from omegaconf import DictConfig, OmegaConf
-from optuna.storages import BaseStorage
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from diffexp.config import hydra_value, override_key
-from diffexp.errors import UserError
+from diffexp.errors import UserError, first_line
 from diffexp.names import (
-    FAIL_REASON_ATTR,
     FIXED_FROM_ATTR,
+    LIVENESS_ATTR,
     PRUNER_ATTR,
+    SEED_ATTR,
+    SEED_CLAIM_ATTR,
     SWEEP_SUMMARY_FILE,
     TUNING_STORAGE,
     TUNING_STUDY_NAME,
     TUNING_TRIAL_NUMBER,
 )
 from diffexp.tuning.analysis.best_trial import best_trial_overrides
-from diffexp.tuning.liveness import (
-    LIVENESS_ATTR,
-    Beater,
-    Liveness,
-    fail_stale_trials,
-    retried_numbers,
-    write_lost_trial_record,
-)
+from diffexp.tuning.liveness import fail_stale_trials, retried_numbers
+from diffexp.tuning.liveness_policy import Liveness
+from diffexp.tuning.outcome import TrialOutcome
 from diffexp.tuning.pruners import build_pruner, pruner_config_to_dict
 from diffexp.tuning.storage import (
     STORAGE_PASSWORD_ENV,
-    create_storage,
-    retry_on_lock,
     shown_url,
     storage_kind,
     url_without_password,
 )
 from diffexp.tuning.storage_checks import warn_if_unsafe_storage
+from diffexp.tuning.study import NO_PRUNER, Beater, StudyGateway
 from diffexp.tuning.study_lock import StudyLock
 from diffexp.tuning.sweeper.app import TRIAL_ENV
+from diffexp.tuning.sweeper.plan import SearchSpace, SweepPlan
 from diffexp.tuning.sweeper.resources import launcher_kind, set_trial_threads, slots_for
-from diffexp.tuning.sweeper.sampler_seed import SEED_ATTR, derive_seed, shared_seed
+from diffexp.tuning.sweeper.sampler_seed import derive_seed, shared_seed
 from diffexp.tuning.sweeper.search_space import distributions_from_overrides, param_lines
 from diffexp.tuning.sweeper.summary import build_summary, format_summary, write_results
 
 log = logging.getLogger(__name__)
 
-# `study.ask` on a storage with heartbeats warns that heartbeats are meant for
-# `Study.optimize`; here the sweeper and the jobs beat themselves (diffexp.tuning.liveness).
-warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
-
+WARNING_PREFIX = "diffexp: warning: "  # stderr: a sweep whose failures were all tolerated
 DEFAULT_STUDY_FILE = "optuna_study.db"  # in the sweep folder, when hydra.sweeper.storage is null
-NO_PRUNER = {"_target_": "optuna.pruners.NopPruner"}
-_GRID_STOP = "`Study.stop` is supposed to be invoked"  # GridSampler, grid exhausted
 POLL_S = 2.0  # a slot without budget looks at the study again after this
 # Their draws follow the trial number (a grid point, a QMC index) in an order the seed sets:
 # every sweeper of the study needs the same order, or trial 3 of one is trial 5 of another.
 SAME_SEED_SAMPLERS = ("GridSampler", "QMCSampler")
-SEED_CLAIM_ATTR = "diffexp_configured_seed_taken_by"  # study: its first sweeper
 
 
 class SweepStoppedError(UserError, ValueError):
@@ -124,7 +118,21 @@ class _SweepState:
     failures: int = 0
     finished: int = 0
     stopped: bool = False
+    silent_warned: bool = False  # "the app reports nothing to the pruner", said once
     done: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
+class _Run:
+    """A sweep in progress, what its slot threads share: the plan, the study, the lock every
+    sweeper of the study takes to ask, the beater for this sweeper's trials, the counts."""
+
+    plan: SweepPlan
+    gateway: StudyGateway
+    lock: StudyLock
+    beater: Beater
+    state: _SweepState
+    slots: int
 
 
 class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
@@ -150,6 +158,7 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
         self.sampler_config = sampler_config  # its `seed` is the base of the seed stream
         self.sampler_factory = sampler_factory  # the sampler for a seed
         self.sampler_seed: int | None = None
+        self._fixed_provenance: dict[str, Any] | None = None  # staged search: where from
 
     # ---- search space -------------------------------------------------------------------
 
@@ -211,8 +220,7 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
         )
         return f"sqlite:///{path}"
 
-    def _open_study(self) -> tuple[optuna.Study, BaseStorage]:
-        storage = create_storage(str(self.storage), **self.liveness.storage_kwargs())
+    def _open_study(self) -> StudyGateway:
         directions = self._get_directions()
         if len(directions) > 1:
             if self.pruner_config.get("_target_") != NO_PRUNER["_target_"]:
@@ -221,22 +229,20 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
                 )
             self.pruner_config = dict(NO_PRUNER)
             self.pruner = build_pruner(self.pruner_config)
-        study = retry_on_lock(
-            lambda: optuna.create_study(
-                study_name=self.study_name,
-                storage=storage,
-                sampler=self.sampler,
-                pruner=self.pruner,
-                directions=cast(list[Literal["minimize", "maximize"]], directions),
-                load_if_exists=True,
-            )
+        gateway = StudyGateway.create(
+            str(self.storage),
+            self.study_name,
+            sampler=self.sampler,
+            pruner=self.pruner,
+            directions=directions,
+            liveness=self.liveness,
         )
-        study.set_user_attr(PRUNER_ATTR, self.pruner_config)
-        study.set_user_attr(LIVENESS_ATTR, self.liveness.as_attr())
-        if getattr(self, "_fixed_provenance", None):
-            study.set_user_attr(FIXED_FROM_ATTR, self._fixed_provenance)
-        fail_stale_trials(study, storage, self.liveness)  # only the dead: live ones run on
-        return study, storage
+        gateway.set_user_attr(PRUNER_ATTR, self.pruner_config)
+        gateway.set_user_attr(LIVENESS_ATTR, self.liveness.as_attr())
+        if self._fixed_provenance:
+            gateway.set_user_attr(FIXED_FROM_ATTR, self._fixed_provenance)
+        fail_stale_trials(gateway, None, self.liveness)  # only the dead: live ones run on
+        return gateway
 
     def _seeded_config(self) -> tuple[Any, bool] | None:
         """(configured seed, whether all sweepers must share it), or None: not reseedable."""
@@ -258,7 +264,7 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
         self.sampler = self.sampler_factory(self.sampler_seed)
         log.info("sampler seed %d, shared by every sweeper of the study", self.sampler_seed)
 
-    def _claim_seed_stream(self, study: optuna.Study) -> None:
+    def _claim_seed_stream(self, gateway: StudyGateway, lock: StudyLock) -> None:
         """The study's first sweeper samples from the configured seed (a fresh run is as
         reproducible as the official sweeper's); every later sweeper, and every re-run, from
         its own stream derived from that seed, the study and its start. Decided under the
@@ -268,11 +274,13 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
             return
         assert self.sampler_factory is not None
         configured = seeded[0]
-        with self._study_lock.held():
-            first = configured is not None and SEED_CLAIM_ATTR not in study.user_attrs
+        study = gateway.study
+        with lock.held():
+            first = configured is not None and SEED_CLAIM_ATTR not in gateway.user_attrs()
             if first:
-                study.set_user_attr(SEED_CLAIM_ATTR, f"{os.uname().nodename} pid {os.getpid()}")
-        self.sampler_seed = int(configured) if first else derive_seed(configured, study.study_name)
+                claim = f"{os.uname().nodename} pid {os.getpid()}"
+                gateway.set_user_attr(SEED_CLAIM_ATTR, claim)
+        self.sampler_seed = int(configured) if first else derive_seed(configured, gateway.name)
         self.sampler = study.sampler = self.sampler_factory(self.sampler_seed)
         log.info(
             "sampler seed stream %d (%s; study '%s', sweeper on %s, pid %d)",
@@ -293,64 +301,110 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
             os.environ[STORAGE_PASSWORD_ENV] = password
             self.storage = bare
 
-    # ---- sweep --------------------------------------------------------------------------
+    # ---- sweep: plan once, open the study, run the slots, report ------------------------
 
-    def sweep(self, arguments: list[str]) -> None:
+    def plan(self, arguments: list[str]) -> SweepPlan:
+        """Everything decided before the first trial, in the order `plan.py` explains."""
         assert self.config is not None and self.launcher is not None
         self.storage = self._storage_url()
         self._hide_password()
-        self._binds_by_config = OmegaConf.select(self.config, "tuning") is not None
-        if not self._binds_by_config:
+        binds_by_config = OmegaConf.select(self.config, "tuning") is not None
+        if not binds_by_config:
             log.info(
                 "the app's config has no `tuning` node: trials learn their trial from %s; "
                 "they can be pruned only if the app reports (diffexp.tuning.sweeper.app."
                 "trial_reporter)",
                 "/".join(TRIAL_ENV),
             )
-        self._silent_warned = False
         self._share_seed(str(self.study_name))
-        space = self._search_space(arguments)
-        study, storage = self._open_study()
-        self._study_lock = StudyLock(str(self.storage), str(study.study_name))
-        self._claim_seed_stream(study)
+        space = SearchSpace(*self._search_space(arguments))
         kind = launcher_kind(self.launcher)
-        self._warn_unsafe_storage(kind)
-        counted, running = _budget(study)
-        to_run = max(0, self.n_trials - counted)
+        return SweepPlan(
+            storage_url=str(self.storage),
+            study_name=str(self.study_name),
+            space=space,
+            n_trials=int(self.n_trials),
+            launcher_kind=kind,
+            max_slots=slots_for(self.n_jobs, kind, self.cap_n_jobs_to_cores),
+            binds_by_config=binds_by_config,
+        )
+
+    def sweep(self, arguments: list[str]) -> None:
+        plan = self.plan(arguments)
+        gateway = self._open_study()
+        lock = StudyLock(plan.storage_url, gateway.name)
+        self._claim_seed_stream(gateway, lock)
+        self._warn_unsafe_storage(plan.launcher_kind)
+        run = self._start(plan, gateway, lock)
+        try:
+            self._run_slots(run)
+        finally:
+            run.beater.stop()
+            lock.close()
+        self._report(run)
+
+    def _start(self, plan: SweepPlan, gateway: StudyGateway, lock: StudyLock) -> _Run:
+        """Count the study's budget, start beating for this sweeper's trials (and failing
+        dead ones on each beat), size the slots."""
+        counted, running = _budget(gateway)
+        to_run = max(0, plan.n_trials - counted)
         log.info(
             "study '%s' in %s: %d trials count toward n_trials=%d (%d running), %d to start; "
             "pruner %s",
-            study.study_name,
-            shown_url(str(self.storage)),
+            gateway.name,
+            shown_url(plan.storage_url),
             counted,
-            self.n_trials,
+            plan.n_trials,
             running,
             to_run,
             type(self.pruner).__name__,
         )
         state = _SweepState(allowed_failures=self.max_failure_rate * max(to_run, 1))
-        self._beater = Beater(
-            storage,
+        beater = gateway.beater(
             self.liveness.interval,
-            on_tick=lambda: fail_stale_trials(study, storage, self.liveness),
+            on_tick=lambda: fail_stale_trials(gateway, None, self.liveness),
             name="sweeper-heartbeat",
         ).start()
-        try:
-            slots = min(slots_for(self.n_jobs, kind, self.cap_n_jobs_to_cores), max(to_run, 1))
-            if to_run:
-                set_trial_threads(slots, kind)
-            self._run_slots(study, storage, space, state, slots)
-        finally:
-            self._beater.stop()
-            self._study_lock.close()
-        summary = build_summary(study, shown_url(str(self.storage)), state.launched)
+        slots = min(plan.max_slots, max(to_run, 1))
+        if to_run:
+            set_trial_threads(slots, plan.launcher_kind)
+        return _Run(plan, gateway, lock, beater, state, slots)
+
+    def _report(self, run: _Run) -> None:
+        """The summary files and lines; exit 2 when too many trials failed."""
+        study, state = run.gateway.study, run.state
+        summary = build_summary(study, shown_url(run.plan.storage_url), state.launched)
         write_results(Path(str(self.config.hydra.sweep.dir)), study, summary)
         log_best(study)
         text = format_summary(summary)
         log.info("sweep summary written to %s/%s", self.config.hydra.sweep.dir, SWEEP_SUMMARY_FILE)
         print(text, flush=True)
         if state.stopped or (state.launched and state.failures == len(state.launched)):
+            if not state.stopped and self.max_failure_rate >= 1.0:
+                self._say_every_failure_tolerated(summary, len(state.launched))
+                return
             raise SweepStoppedError(self._stopped_message(summary, state, len(state.launched)))
+
+    def _say_every_failure_tolerated(self, summary: dict, launched: int) -> None:
+        """As the official sweeper, max_failure_rate=1.0 tolerates every failure: exit 0, but
+        loudly. The reason goes to the log (stdout), one warning line to stderr: the official
+        suite checks that the trials' error is not repeated there."""
+        reason, count = _most_common_reason(summary)
+        log.error(
+            "every trial failed (%d of %d), tolerated by hydra.sweeper.max_failure_rate=1.0; "
+            "most common reason (%dx): %s",
+            launched,
+            launched,
+            count,
+            reason,
+        )
+        print(
+            f"{WARNING_PREFIX}every trial of this sweep failed ({launched} of {launched}); "
+            "hydra.sweeper.max_failure_rate=1.0 tolerates that, so the sweep exits 0; the "
+            f"reasons: the log above and {self.config.hydra.sweep.dir}/{SWEEP_SUMMARY_FILE}",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def _warn_unsafe_storage(self, kind: str) -> None:
         warning = warn_if_unsafe_storage(kind, str(self.storage))
@@ -358,11 +412,7 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
             log.warning(warning)
 
     def _stopped_message(self, summary: dict, state: _SweepState, to_run: int) -> str:
-        reasons = Counter(
-            (str(reason).strip().splitlines() or ["unknown"])[0]
-            for reason in summary["failed_trials"].values()
-        )
-        reason, count = reasons.most_common(1)[0] if reasons else ("unknown", 0)
+        reason, count = _most_common_reason(summary)
         why = (
             "every trial failed"
             if state.failures <= state.allowed_failures
@@ -375,96 +425,99 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
             f"the study (all reasons: {self.config.hydra.sweep.dir}/{SWEEP_SUMMARY_FILE})"
         )
 
-    def _run_slots(self, study, storage, space, state: _SweepState, slots: int) -> None:
-        if slots == 1:
-            self._slot(study, storage, space, state)
+    def _run_slots(self, run: _Run) -> None:
+        if run.slots == 1:
+            self._slot(run)
             return
         threads = [
-            threading.Thread(
-                target=self._slot,
-                args=(study, storage, space, state),
-                name=f"trial-slot-{i}",
-                daemon=True,
-            )
-            for i in range(slots)
+            threading.Thread(target=self._slot, args=(run,), name=f"trial-slot-{i}", daemon=True)
+            for i in range(run.slots)
         ]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
 
-    def _slot(self, study, storage, space, state: _SweepState) -> None:
-        """One slot: ask a trial while the study has budget, run it, record it; when the budget
+    def _slot(self, run: _Run) -> None:
+        """One slot, the official loop one trial at a time: ask, launch, tell. When the budget
         is spent, wait until no trial of the study runs (other sweepers' live trials may still
         fail and be retried), then end."""
+        state = run.state
         while not state.done.is_set():
-            item = self._next_trial(study, storage, space, state)
-            if item is None:
-                if state.stopped or self._study_settled(study):
+            asked = self._ask(run)
+            if asked is None:
+                if state.stopped or self._study_settled(run):
                     state.done.set()
                     break
                 state.done.wait(POLL_S)
                 continue
-            trial, overrides = item
+            trial, overrides = asked
             try:
-                failed = self._run_trial(study, storage, trial, overrides)
+                failed = self._launch_and_tell(run, trial, overrides)
             except Exception as exc:  # a storage error here must not silently end the slot
                 log.exception("trial %d: the sweeper could not record it", trial.number)
                 failed = True
                 with contextlib.suppress(Exception):
-                    self._finish_for_job(study, storage, trial, None, exc)
+                    self._tell_for_job(run.gateway, trial, None, exc)
             finally:
-                self._beater.discard(trial._trial_id)
-            with state.lock:
-                state.failures += failed
-                state.finished += 1
-                log.info(
-                    "progress: %d trials of this sweep finished (%d failed); the study has %d "
-                    "of n_trials=%d",
-                    state.finished,
+                run.beater.discard(trial)
+            self._count(run, failed)
+
+    def _count(self, run: _Run, failed: bool) -> None:
+        """One more trial of this sweep ended; too many failures stop the launching."""
+        state = run.state
+        with state.lock:
+            state.failures += failed
+            state.finished += 1
+            log.info(
+                "progress: %d trials of this sweep finished (%d failed); the study has %d "
+                "of n_trials=%d",
+                state.finished,
+                state.failures,
+                _budget(run.gateway)[0],
+                run.plan.n_trials,
+            )
+            if state.failures > state.allowed_failures and not state.stopped:
+                state.stopped = True
+                log.error(
+                    "%d trials failed (max_failure_rate=%s): launching no more",
                     state.failures,
-                    _budget(study)[0],
-                    self.n_trials,
+                    self.max_failure_rate,
                 )
-                if state.failures > state.allowed_failures and not state.stopped:
-                    state.stopped = True
-                    log.error(
-                        "%d trials failed (max_failure_rate=%s): launching no more",
-                        state.failures,
-                        self.max_failure_rate,
-                    )
 
-    def _study_settled(self, study) -> bool:
+    def _study_settled(self, run: _Run) -> bool:
         """The budget is spent and no trial of the study runs, here or elsewhere."""
-        counted, running = _budget(study)
-        return counted >= self.n_trials and running == 0
+        counted, running = _budget(run.gateway)
+        return counted >= run.plan.n_trials and running == 0
 
-    def _next_trial(self, study, storage, space, state: _SweepState):
-        with state.lock, self._study_lock.held():  # study.ask and the sampler: one at a time
+    def _ask(self, run: _Run) -> tuple[optuna.Trial, list[str]] | None:
+        """A new trial and its overrides, or None when the study's budget is spent (counted
+        under the lock every sweeper of the study takes, with `study.ask` and the sampler)."""
+        gateway, plan, state = run.gateway, run.plan, run.state
+        with state.lock, run.lock.held():
             if state.stopped:
                 return None
-            if _budget(study)[0] >= self.n_trials:
+            if _budget(gateway)[0] >= plan.n_trials:
                 return None
-            trial = retry_on_lock(study.ask)
+            trial = gateway.ask()
             # beats at once (alive from its first moment, before its job starts) and then on
-            self._beater.add(trial._trial_id)
+            run.beater.add(trial)
             state.launched.append(trial.number)
-            self._configure_trials([trial], *space)  # official: suggest + fixed user attrs
+            self._configure_trials([trial], *plan.space)  # official: suggest + fixed user attrs
             if self.sampler_seed is not None:
-                trial.set_user_attr(SEED_ATTR, self.sampler_seed)
-            overrides = self._trial_overrides(trial, *space)
-        overrides += [
-            f"{TUNING_STUDY_NAME}={_quoted(study.study_name)}",
-            f"{TUNING_STORAGE}={_quoted(str(self.storage))}",
-            f"{TUNING_TRIAL_NUMBER}={trial.number}",
-        ]
-        if not self._binds_by_config:  # a foreign app: the same three through its environment
-            values = (study.study_name, str(self.storage), str(trial.number))
-            overrides = overrides[:-3] + [
-                f"++hydra.job.env_set.{name}={_quoted(value)}"
-                for name, value in zip(TRIAL_ENV, values, strict=True)
+                gateway.set_trial_attr(trial, SEED_ATTR, self.sampler_seed)
+            overrides = self._trial_overrides(trial, *plan.space)
+        if plan.binds_by_config:
+            return trial, overrides + [
+                f"{TUNING_STUDY_NAME}={_quoted(gateway.name)}",
+                f"{TUNING_STORAGE}={_quoted(plan.storage_url)}",
+                f"{TUNING_TRIAL_NUMBER}={trial.number}",
             ]
-        return trial, overrides
+        values = (gateway.name, plan.storage_url, str(trial.number))
+        return trial, overrides + [  # a foreign app: the same three through its environment
+            f"++hydra.job.env_set.{name}={_quoted(value)}"
+            for name, value in zip(TRIAL_ENV, values, strict=True)
+        ]
 
     @staticmethod
     def _trial_overrides(trial, distributions, fixed_params, fixed_overrides) -> list[str]:
@@ -473,7 +526,7 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
         fixed = [f"{k}={v}" for k, v in fixed_params.items()]  # already override strings
         return searched + fixed + list(fixed_overrides)
 
-    def _run_trial(self, study, storage: BaseStorage, trial, overrides: list[str]) -> bool:
+    def _launch_and_tell(self, run: _Run, trial: optuna.Trial, overrides: list[str]) -> bool:
         """Launch one trial; finish it in the storage if its job could not. True if FAIL."""
         error: BaseException | None = None
         value: Any = None
@@ -485,68 +538,62 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
                 error = result._return_value  # the exception the task raised
         except Exception as exc:  # the job's process died or could not be started
             error = exc
-        frozen = retry_on_lock(lambda: storage.get_trial(trial._trial_id))
+        frozen = run.gateway.frozen(trial)
         if not frozen.state.is_finished():
-            frozen = self._finish_for_job(study, storage, trial, value, error)
+            frozen = self._tell_for_job(run.gateway, trial, value, error)
         log.info("trial %d %s values=%s", trial.number, frozen.state.name, frozen.values)
-        self._warn_if_silent(frozen)
+        self._warn_if_silent(run, frozen)
         return frozen.state == TrialState.FAIL
 
-    def _warn_if_silent(self, frozen) -> None:
+    def _warn_if_silent(self, run: _Run, frozen: FrozenTrial) -> None:
         """Say once that a pruner is set but the app's trials report nothing to it."""
         if (
-            self._binds_by_config
-            or self._silent_warned
+            run.plan.binds_by_config
+            or run.state.silent_warned
             or frozen.state != TrialState.COMPLETE
             or frozen.intermediate_values
             or self.pruner_config.get("_target_") == NO_PRUNER["_target_"]
         ):
             return
-        self._silent_warned = True
+        run.state.silent_warned = True
         log.warning(
             "trial %d reported no intermediate value: the app does not call "
             "diffexp.tuning.sweeper.app.trial_reporter(), so no trial is pruned",
             frozen.number,
         )
 
-    def _finish_for_job(self, study, storage, trial, value, error):
-        if _is_pruned(error):  # an app's reporter raised TrialPruned out of the task
-            self._tell(study, trial.number, state=TrialState.PRUNED)
-            return storage.get_trial(trial._trial_id)
-        if error is None:
+    def _tell_for_job(self, gateway: StudyGateway, trial, value, error):
+        """Record the end of a trial whose job did not: PRUNED (an app's reporter raised
+        TrialPruned out of the task), COMPLETE (it returned a value without telling), or FAIL
+        with the launcher's reason (it died or raised before it could)."""
+        outcome = None
+        if _is_pruned(error):
+            outcome = TrialOutcome("PRUNED")
+        elif error is None:
             try:
-                values = objective_values(value, len(study.directions))
-                self._tell(study, trial.number, values=values)
-                return storage.get_trial(trial._trial_id)
+                values = objective_values(value, len(gateway.study.directions))
+                outcome = TrialOutcome("COMPLETE", values=values)
             except (TypeError, ValueError) as exc:
                 error = exc
-        reason = _reason(error)
-        retry_on_lock(
-            lambda: storage.set_trial_user_attr(trial._trial_id, FAIL_REASON_ATTR, reason)
-        )
-        self._tell(study, trial.number, state=TrialState.FAIL, skip_if_finished=True)
-        log.warning("trial %d failed: %s", trial.number, reason)
-        frozen = storage.get_trial(trial._trial_id)
-        with contextlib.suppress(OSError):  # the job died before writing it (cancelled, killed)
-            write_lost_trial_record(study.study_name, frozen)
-        return frozen
-
-    @staticmethod
-    def _tell(study: optuna.Study, number: int, **kwargs: Any) -> None:
-        """`study.tell`; the GridSampler stopping an exhausted study is not an error here:
-        the sweep launches no more than the grid holds (`n_trials` is capped to it)."""
-        try:
-            retry_on_lock(lambda: study.tell(number, **kwargs))
-        except RuntimeError as exc:
-            if _GRID_STOP not in str(exc):
-                raise
-            log.info("the grid is exhausted: every grid point has run once")
+        if outcome is None:
+            outcome = TrialOutcome("FAIL", fail_reason=_reason(error))
+            log.warning("trial %d failed: %s", trial.number, outcome.fail_reason)
+        return gateway.record_outcome(trial, outcome) or gateway.frozen(trial)
 
 
-def _budget(study: optuna.Study) -> tuple[int, int]:
+def _most_common_reason(summary: dict) -> tuple[str, int]:
+    """The most common first line among the failed trials' reasons, and how often it came."""
+    reasons = Counter(
+        first_line(str(reason)) or "unknown" for reason in summary["failed_trials"].values()
+    )
+    return reasons.most_common(1)[0] if reasons else ("unknown", 0)
+
+
+def _budget(study: optuna.Study | StudyGateway) -> tuple[int, int]:
     """(trials that count toward n_trials, trials running). A FAIL trial replaced by a retry
     does not count; a WAITING (enqueued) trial counts once `study.ask` starts it."""
-    trials = study.get_trials(deepcopy=False)
+    gateway = study if isinstance(study, StudyGateway) else StudyGateway(study)
+    trials = gateway.trials()
     retried = retried_numbers(trials)
     counted = sum(
         t.state != TrialState.WAITING and not (t.state == TrialState.FAIL and t.number in retried)
@@ -597,8 +644,7 @@ def _is_pruned(error: BaseException | None) -> bool:
 
 def _reason(error: BaseException | None) -> str:
     name = type(error).__name__
-    text = (str(error).strip() or name).splitlines()
-    first = next((line for line in text if line.strip()), name)
+    first = first_line(error) if error is not None else name
     if "UncompletedJobError" in name or "FailedJobError" in name:
         return f"process died: {name}: {first}"
     return f"{name}: {first}"

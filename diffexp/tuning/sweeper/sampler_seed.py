@@ -6,7 +6,7 @@ replayed the same random start-up trials: 6 of 14 trials repeated another's para
 study's first sweeper keeps the configured seed (a fresh sweep reproduces the official
 sweeper's trials); every later sweeper and re-run derives its seed from the configured one,
 the study, its start time, host and process. The seed is logged and kept on each trial the
-sweeper launches (user attr `sampler_seed`), so a run stays explainable while no two
+sweeper launches (user attr `diffexp.names.SEED_ATTR`), so a run stays explainable while no two
 sweepers share a stream.
 
 The grid and QMC samplers are the exception: they map trial number n to the n-th point of
@@ -21,8 +21,6 @@ import os
 import socket
 import time
 from typing import Any
-
-SEED_ATTR = "sampler_seed"  # trial user attr: the seed stream of the sweeper that asked it
 
 
 def derive_seed(configured: Any, study_name: str, started_ns: int | None = None) -> int:

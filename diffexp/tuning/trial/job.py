@@ -1,8 +1,9 @@
 """One trial of a sweep, seen from inside its job: report, prune, and record how it ended.
 
-The train entrypoint wraps its training in `TrialJob.from_config(cfg, run_dir).run(...)`.
-For a plain run (`tuning.trial_number` null) that is just `train(cfg, run_dir, None)`.
-For a sweep trial the job owns its trial's final state in the shared storage:
+The train entrypoint wraps a sweep trial's training (`tuning.trial_number` set) in
+`TrialJob.from_config(cfg, run_dir).run(...)`; a plain run trains without it. The job owns
+its trial's final state in the shared storage, written through the study gateway
+(`diffexp.tuning.study`: one `TrialOutcome`, one `record_outcome`):
 
 - success: COMPLETE with `best_val_loss`;
 - `optuna.TrialPruned` from the reporter: PRUNED (Optuna keeps the last reported value);
@@ -30,24 +31,23 @@ from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from diffexp.errors import ConfigError
+from diffexp.errors import ConfigError, first_line
 from diffexp.names import (
     FAIL_REASON_ATTR,
-    PRUNER_ATTR,
     RUN_DIR_ATTR,
-    TRIAL_FILE,
     TUNING_STORAGE,
     TUNING_STUDY_NAME,
     TUNING_TRIAL_NUMBER,
 )
 from diffexp.training.results import DivergedError, TrainResult
-from diffexp.tuning.trial.record import trial_record, write_json_atomic
+from diffexp.tuning.outcome import State, TrialOutcome
 
 # Optuna and the storage are imported by the sweep-trial methods only: a plain run (every
 # `python -m diffexp.train` outside a sweep) does not pay for importing them.
 if TYPE_CHECKING:
     import optuna
 
+    from diffexp.tuning.study import StudyGateway
     from diffexp.tuning.trial.reporter import Reporter, TrialReporter
 
 log = logging.getLogger(__name__)
@@ -102,10 +102,12 @@ class TrialJob:
     def _run_trial(
         self, train_fn: Callable[[Reporter | None], TrainResult], objective_fn: ObjectiveFn
     ) -> Objective:
-        from diffexp.tuning.storage import retry_on_lock
+        from diffexp.tuning.study import StudyGateway
 
-        study, trial = self._load_trial()
-        frozen = retry_on_lock(lambda: study._storage.get_trial(trial._trial_id))
+        assert self.study_name is not None and self.storage is not None
+        assert self.trial_number is not None
+        gateway, trial = StudyGateway.for_trial(self.storage, self.study_name, self.trial_number)
+        frozen = gateway.frozen(trial)
         if frozen.state.is_finished():
             log.error(
                 "trial %d is already %s (%s); this job does not train it again",
@@ -114,142 +116,64 @@ class TrialJob:
                 frozen.user_attrs.get(FAIL_REASON_ATTR, "finished elsewhere"),
             )
             return math.nan
-        retry_on_lock(lambda: trial.set_user_attr(RUN_DIR_ATTR, str(self.run_dir.resolve())))
-        beater = _start_heartbeat(study, trial._trial_id)
-        try:
-            return self._train_trial(study, trial, train_fn, objective_fn)
-        finally:
-            beater.stop()
+        gateway.set_trial_attr(trial, RUN_DIR_ATTR, str(self.run_dir.resolve()))
+        with gateway.heartbeat(trial):
+            return self._train_trial(gateway, trial, train_fn, objective_fn)
 
     def _train_trial(
         self,
-        study: optuna.Study,
+        gateway: StudyGateway,
         trial: optuna.Trial,
         train_fn: Callable[[Reporter | None], TrainResult],
         objective_fn: ObjectiveFn,
     ) -> Objective:
         import optuna
 
-        from diffexp.tuning.storage import retry_on_lock
         from diffexp.tuning.trial.reporter import TrialReporter
 
-        reporter = TrialReporter(trial)
+        reporter = TrialReporter(trial, gateway)
         started = time.monotonic()
+
+        def end(state: State, **fields: Any) -> None:
+            if "results" not in fields:
+                fields["results"] = {
+                    "best_val_loss": _best(reporter),
+                    "training_time_seconds": time.monotonic() - started,
+                }
+            outcome = TrialOutcome(state, reported=reporter.values, run_dir=self.run_dir, **fields)
+            gateway.record_outcome(trial, outcome)
+
+        def failed(reason: str) -> None:
+            end("FAIL", fail_reason=reason)
+            log.error("trial %d failed: %s", trial.number, reason)
+
         try:
             result = train_fn(reporter)
         except optuna.TrialPruned:
-            return self._pruned(study, reporter, time.monotonic() - started)
+            end("PRUNED", pruned_at_epoch=reporter.pruned_at_epoch)
+            log.info("trial %d pruned at epoch %s", trial.number, reporter.pruned_at_epoch)
+            return float(reporter.last_value if reporter.last_value is not None else math.nan)
         except DivergedError as exc:
-            self._failed(study, reporter, f"diverged: {exc}", time.monotonic() - started)
+            failed(f"diverged: {exc}")
             raise
         except Exception as exc:
-            reason = f"{type(exc).__name__}: {_first_line(exc)}"
-            self._failed(study, reporter, reason, time.monotonic() - started)
+            failed(f"{type(exc).__name__}: {first_line(exc)}")
             raise
         value = float(result.best_val_loss)
         if not math.isfinite(value):
-            reason = f"diverged: best_val_loss is {value}"
-            self._failed(study, reporter, reason, time.monotonic() - started)
+            failed(f"diverged: best_val_loss is {value}")
             raise DivergedError(result.best_epoch, 0, value)
         try:
             objective = objective_fn(result)
         except Exception as exc:
-            reason = f"objective: {type(exc).__name__}: {_first_line(exc)}"
-            self._failed(study, reporter, reason, time.monotonic() - started)
+            failed(f"objective: {type(exc).__name__}: {first_line(exc)}")
             raise
-        retry_on_lock(lambda: study.tell(self.trial_number, objective))
         fields = _result_fields(result)
         if isinstance(objective, list) or objective != value:
             fields["objective"] = objective
-        self._write(study, reporter, "COMPLETE", fields)
+        values = objective if isinstance(objective, list) else [objective]
+        end("COMPLETE", values=values, results=fields)
         return objective
-
-    def _load_trial(self) -> tuple[optuna.Study, optuna.Trial]:
-        import optuna
-
-        from diffexp.tuning.pruners import build_pruner
-        from diffexp.tuning.storage import create_storage, retry_on_lock
-
-        assert self.study_name is not None and self.storage is not None
-        assert self.trial_number is not None
-        storage = create_storage(self.storage)
-        study_id = retry_on_lock(lambda: storage.get_study_id_from_name(self.study_name))
-        attrs = retry_on_lock(lambda: storage.get_study_user_attrs(study_id))
-        pruner = build_pruner(attrs.get(PRUNER_ATTR) or {"_target_": "optuna.pruners.NopPruner"})
-        # The job never samples: a RandomSampler keeps Trial construction cheap for any sampler.
-        study = optuna.load_study(
-            study_name=self.study_name,
-            storage=storage,
-            pruner=pruner,
-            sampler=optuna.samplers.RandomSampler(),
-        )
-        trial_id = retry_on_lock(
-            lambda: storage.get_trial_id_from_study_id_trial_number(study_id, self.trial_number)
-        )
-        return study, optuna.Trial(study, trial_id)
-
-    def _pruned(self, study: optuna.Study, reporter: TrialReporter, seconds: float) -> float:
-        from optuna.trial import TrialState
-
-        from diffexp.tuning.storage import retry_on_lock
-
-        retry_on_lock(lambda: study.tell(self.trial_number, state=TrialState.PRUNED))
-        results = {"best_val_loss": _best(reporter), "training_time_seconds": seconds}
-        self._write(study, reporter, "PRUNED", results, pruned_at_epoch=reporter.pruned_at_epoch)
-        log.info("trial %d pruned at epoch %s", self.trial_number, reporter.pruned_at_epoch)
-        return float(reporter.last_value if reporter.last_value is not None else math.nan)
-
-    def _failed(
-        self, study: optuna.Study, reporter: TrialReporter, reason: str, seconds: float
-    ) -> None:
-        from optuna.trial import TrialState
-
-        from diffexp.tuning.storage import retry_on_lock
-
-        number = self.trial_number
-        assert number is not None
-        retry_on_lock(lambda: reporter.trial.set_user_attr(FAIL_REASON_ATTR, reason))
-        retry_on_lock(lambda: study.tell(number, state=TrialState.FAIL))
-        results = {"best_val_loss": _best(reporter), "training_time_seconds": seconds}
-        self._write(study, reporter, "FAIL", results, fail_reason=reason)
-        log.error("trial %d failed: %s", number, reason)
-
-    def _write(
-        self,
-        study: optuna.Study,
-        reporter: TrialReporter,
-        state: str,
-        results: dict[str, Any],
-        *,
-        pruned_at_epoch: int | None = None,
-        fail_reason: str | None = None,
-    ) -> None:
-        from diffexp.tuning.storage import retry_on_lock
-
-        assert self.trial_number is not None
-        trial_id = reporter.trial._trial_id
-        stored = retry_on_lock(lambda: study._storage.get_trial(trial_id)).intermediate_values
-        record = trial_record(
-            trial_number=self.trial_number,
-            study_name=study.study_name,
-            state=state,
-            hyperparameters=_task_overrides(),
-            params=dict(reporter.trial.params),
-            results=results,
-            # every epoch of the trial, also those a requeued job's earlier run reported
-            intermediate_values={**stored, **reporter.values},
-            pruned_at_epoch=pruned_at_epoch,
-            fail_reason=fail_reason,
-        )
-        write_json_atomic(self.run_dir / TRIAL_FILE, record)
-
-
-def _start_heartbeat(study: optuna.Study, trial_id: int) -> Any:
-    """Beat for the trial at the interval the sweeper chose (study user attr)."""
-    from diffexp.tuning.liveness import LIVENESS_ATTR, Beater, Liveness
-
-    interval = (study.user_attrs.get(LIVENESS_ATTR) or {}).get("interval", Liveness.interval)
-    return Beater(study._storage, interval, [trial_id], name=f"heartbeat-{trial_id}").start()
 
 
 def _result_fields(result: TrainResult) -> dict[str, Any]:
@@ -265,17 +189,3 @@ def _result_fields(result: TrainResult) -> dict[str, Any]:
 
 def _best(reporter: TrialReporter) -> float | None:
     return min(reporter.values.values()) if reporter.values else None
-
-
-def _task_overrides() -> list[str]:
-    """The job's full Hydra overrides (sweep params, fixed params, tuning.*)."""
-    from hydra.core.hydra_config import HydraConfig
-
-    if not HydraConfig.initialized():
-        return []
-    return list(HydraConfig.get().overrides.task)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]

@@ -15,7 +15,7 @@ from typing import Protocol
 
 import optuna
 
-from diffexp.tuning.storage import retry_on_lock
+from diffexp.tuning.study import StudyGateway
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +29,9 @@ class Reporter(Protocol):
 class TrialReporter:
     """Reports to one Optuna trial and remembers the last value (the PRUNED trial's value)."""
 
-    def __init__(self, trial: optuna.Trial) -> None:
+    def __init__(self, trial: optuna.Trial, gateway: StudyGateway | None = None) -> None:
         self.trial = trial
+        self._gateway = gateway or StudyGateway(trial.study)
         # Optuna defines intermediate values and pruning for one objective only: a trial of a
         # multi-objective study (tuning.objective=both) keeps its epochs here and is never pruned.
         self.prunable = len(trial.study.directions) == 1
@@ -52,8 +53,8 @@ class TrialReporter:
         self.values[epoch] = value
         if not self.prunable:
             return
-        retry_on_lock(lambda: self.trial.report(value, epoch))
-        if retry_on_lock(self.trial.should_prune):
+        self._gateway.report(self.trial, value, epoch)
+        if self._gateway.should_prune(self.trial):
             self.pruned_at_epoch = epoch
             raise optuna.TrialPruned(
                 f"trial {self.trial.number} pruned at epoch {epoch} (value {value:.6g})"
