@@ -76,6 +76,7 @@ def test_a_single_run_does_not_go_through_the_trial_job(monkeypatch, tmp_path):
 
     monkeypatch.setattr(job.TrialJob, "run", no_trial_job)
     monkeypatch.setattr(entry, "validate_config", lambda cfg: None)
+    monkeypatch.setattr(entry, "check_memory", lambda cfg: None)
     monkeypatch.setattr(entry, "run_directory", lambda: tmp_path)
     monkeypatch.setattr(entry.runtime, "configure_threads", lambda threads: None)
     result = TrainResult(0.5, 1, 0.7, 1.0, 1, "completed", tmp_path)
