@@ -81,8 +81,10 @@ def test_smoke_verification_writes_every_key_and_plot(smoke_run):
     # trained for seconds is told apart from simulation (docs/physics.md: even the demo
     # model's AUC is 0.6-0.9)
     assert written["headline"] == (
-        f"physics score {written['score']:.2f} (classifier AUC {written['classifier_auc']:.2f})"
+        f"physics score {written['score']:.2f} (classifier AUC {written['classifier_auc']:.2f} "
+        f"± {written['classifier_auc_std']:.2f}, floor {written['classifier_floor_auc']:.2f})"
     )
+    assert len(written["classifier_aucs"]) == 5  # score.classifier_repeats
     assert written["classifier_auc"] > 0.6
     assert written["score"] < 0.9
     for component in written["components"].values():

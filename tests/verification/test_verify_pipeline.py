@@ -81,7 +81,12 @@ def test_verify_run_writes_every_key_and_plot(tmp_path, loaded):
             assert {"raw", "floor", "floor_noise", "bad", "score"} == set(metric)
     auc = written["classifier_auc"]
     assert auc == written["components"]["classifier"]["metrics"]["classifier_auc"]["raw"]
-    assert written["headline"] == f"physics score {result['score']:.2f} (classifier AUC {auc:.2f})"
+    spread, floor = written["classifier_auc_std"], written["classifier_floor_auc"]
+    assert written["headline"] == (
+        f"physics score {result['score']:.2f} (classifier AUC {auc:.2f} ± {spread:.2f}, "
+        f"floor {floor:.2f})"
+    )
+    assert auc == pytest.approx(np.mean(written["classifier_aucs"]))
     assert written["sample_sizes"] == {
         "generated": 120,
         "reference": 120,
