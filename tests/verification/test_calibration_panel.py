@@ -13,6 +13,7 @@ from diffexp.data import EventSet
 from diffexp.verification.calibration_panel import (
     BOUNDS,
     SMALL_ERROR_BOUNDS,
+    SMALL_ERROR_MIN_EVENTS,
     build_panel,
     format_table,
     score_auc_rank_correlation,
@@ -75,11 +76,12 @@ def small_error_reports(data_cfg):
     """At 600 events a 3 cm vertex shift is below the classifier's resolution (AUC 0.54);
     the small errors are checked at 2,000 (verify's default is 4,000)."""
     settings = MetricSettings(classifier_repeats=2, floor_bootstraps=5)
-    panel = build_panel(data_cfg, 2000, 20000, seed=0, settings=settings)
+    panel = build_panel(data_cfg, SMALL_ERROR_MIN_EVENTS, 20000, seed=0, settings=settings)
     names = ["fresh_simulation", *SMALL_ERROR_BOUNDS]
     return {name: panel.calibration.score(panel.generators[name]) for name in names}
 
 
+@pytest.mark.slow  # 2 x 2,000 events through the classifier, seven times
 @pytest.mark.parametrize("generator", list(SMALL_ERROR_BOUNDS))
 def test_small_errors_fail(small_error_reports, generator):
     report = small_error_reports[generator]
