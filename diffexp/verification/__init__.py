@@ -2,7 +2,8 @@
 
 report = physics_score(generated, reference, floor, pmt_positions, reconstruction,
                        settings, simulator, training)
-report.score, report.classifier_auc, report.headline()  # "physics score 0.62 (classifier AUC 0.81)"
+report.score, report.classifier_auc, report.headline()
+# "physics score 0.62 (classifier AUC 0.81 ± 0.01, floor 0.50)"
 calibration = calibrate(reference, floor, ...); calibration.score(generated)  # many candidates
 auc = classifier_auc(generated, reference, pmt_positions, simulator)  # the headline alone
 result = select_pmts(simulator, n_events, k_values, n_random, seed)

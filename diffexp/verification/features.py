@@ -73,3 +73,34 @@ def high_level_features(
         columns.append((top - bottom) / safe_total)
         names.append("top_bottom_asymmetry")
     return np.stack(columns, axis=1), tuple(names)
+
+
+# Photoelectron discreteness: the charge windows (PE) of the 1- and 2-PE peaks and of the
+# valleys beside them, and the range in which the distance to the nearest integer is taken
+# (above ~3.5 PE the single-PE smearing, 0.3 sqrt(n), washes the peaks out).
+PE_WINDOWS: dict[str, tuple[float, float]] = {
+    "hits_1pe_peak": (0.8, 1.2),
+    "hits_1_2pe_valley": (1.3, 1.7),
+    "hits_2pe_peak": (1.8, 2.2),
+    "hits_2_3pe_valley": (2.3, 2.7),
+}
+DISCRETE_RANGE_PE = (0.5, 3.5)
+
+
+def discreteness_features(events: EventSet) -> dict[str, np.ndarray]:
+    """Per event [N]: hits in each PE_WINDOWS window and the mean distance of charges in
+    DISCRETE_RANGE_PE to the nearest integer PE (0.25 for a smooth spectrum, less when the
+    charges sit on photoelectron peaks; 0.25 for an event without such charges)."""
+    charges = events.charges.astype(np.float64)
+    features = {
+        name: ((charges >= low) & (charges <= high)).sum(axis=1).astype(np.float64)
+        for name, (low, high) in PE_WINDOWS.items()
+    }
+    low, high = DISCRETE_RANGE_PE
+    inside = (charges > low) & (charges < high)
+    distance = np.where(inside, np.abs(charges - np.round(charges)), 0.0).sum(axis=1)
+    counted = inside.sum(axis=1)
+    features["distance_to_integer_pe"] = np.where(
+        counted > 0, distance / np.maximum(counted, 1), 0.25
+    )
+    return features

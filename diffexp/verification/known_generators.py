@@ -99,3 +99,38 @@ def tolerance_edge(
     else:
         moved = EventSet(floor.charges, shifted, floor.condition_names, floor.pmt_ids)
     return scaled_charges(moved, 1.0 + energy_scale_error)
+
+
+def _read_out(charges: np.ndarray, threshold_pe: float) -> np.ndarray:
+    """Charges below the hit threshold read 0, as the detector reads them."""
+    return np.where(charges < threshold_pe, 0.0, np.maximum(charges, 0.0))
+
+
+def gain_miscalibration(
+    events: EventSet, spread: float, seed: int, threshold_pe: float
+) -> EventSet:
+    """Each PMT's charges x its own gain error, 1 + `spread` x N(0, 1) (fixed per PMT): a
+    per-PMT calibration off by `spread`."""
+    gains = 1.0 + spread * np.random.default_rng(seed).standard_normal(events.n_pmt)
+    charges = _read_out(events.charges * gains[None, :], threshold_pe)
+    return EventSet(charges, events.conditions, events.condition_names, events.pmt_ids)
+
+
+def vertex_shift(
+    simulator: DetectorSimulator, like: EventSet, shift_m: float, seed: int
+) -> EventSet:
+    """Events simulated with every vertex moved by `shift_m` along x, labelled with the
+    true conditions: a systematic vertex bias."""
+    conditions = like.conditions.astype(np.float64).copy()
+    conditions[:, 0] += shift_m
+    return fresh_simulation(simulator, like, seed, conditions=conditions)
+
+
+def narrow_scatter(simulator: DetectorSimulator, events: EventSet, factor: float) -> EventSet:
+    """Each hit's charge pulled towards its expectation, mu + `factor` (charge - mu): per-PMT
+    fluctuations (1 - factor) too narrow, what the demo's model does (factor ~0.96)."""
+    mean = simulator.expected_pe(events.conditions)[:, events.pmt_ids]
+    charges = events.charges.astype(np.float64)
+    narrowed = np.where(charges > 0, mean + factor * (charges - mean), 0.0)
+    charges = _read_out(narrowed, simulator.physics["threshold_pe"])
+    return EventSet(charges, events.conditions, events.condition_names, events.pmt_ids)

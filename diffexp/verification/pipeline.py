@@ -132,23 +132,6 @@ def write_plots(
     return {name: path.name for name, path in written.items()}
 
 
-def _classifier_floor(report: ScoreReport) -> dict[str, float] | None:
-    """The AUC of the floor sample (reference against reference) and its null spread."""
-    metric = report.components["classifier"].metrics.get("classifier_auc")
-    if metric is None:
-        return None
-    return {"auc": metric.floor, "spread": metric.floor_noise}
-
-
-def _headline(report: ScoreReport, floor_auc: dict[str, float] | None) -> str:
-    """The score's headline with the floor AUC beside the classifier's."""
-    headline = report.headline()
-    if floor_auc is None or "floor" in headline:
-        return headline
-    floor = f", floor {floor_auc['auc']:.2f} ± {floor_auc['spread']:.2f})"
-    return headline[:-1] + floor if headline.endswith(")") else headline
-
-
 def _expectation_kind(samples: ReferenceSamples) -> str:
     if samples.simulator is not None:
         return "simulator"
@@ -195,13 +178,14 @@ def verify_run(cfg: DictConfig, loaded=None) -> dict[str, Any]:
             samples.expectation,
             samples.training,
         )
-    floor_auc = _classifier_floor(report)
     result: dict[str, Any] = {
         "run": str(run_dir),
         "score": report.score,
         "classifier_auc": report.classifier_auc,
-        "classifier_auc_floor": floor_auc,
-        "headline": _headline(report, floor_auc),
+        "classifier_auc_std": report.classifier_auc_std,
+        "classifier_aucs": report.classifier_aucs,
+        "classifier_floor_auc": report.classifier_floor_auc,
+        "headline": report.headline(),
         "components": report.to_dict()["components"],
         "single_feature_aucs": report.single_feature_aucs,
         "sample_sizes": report.sample_sizes,

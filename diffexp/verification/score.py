@@ -1,4 +1,5 @@
-"""The physics score: each raw distance is placed on a scale that means something.
+"""The physics score: a calibrated function of the classifier AUC, with every other
+physics distance beside it as a diagnostic of *what* differs.
 
 For every metric, the noise floor is the distance of a second, independent simulated
 sample (same conditions) from the reference, and the "bad" reference is the distance of a
@@ -9,14 +10,17 @@ Between the two the scale is logarithmic,
     metric score = clip(1 - ln(raw / floor) / ln(bad / floor), 0, 1)
 
 so the floor scores 1, the tolerance edge 0, and a distance ten times the floor can never
-score 0.99 (it scores 0 whenever the tolerance edge sits below ten times the floor). The
-classifier's distance is its AUC - 0.5, with the floor at least one standard deviation of
-the AUC of two identical samples (a sample-size-aware floor).
+score 0.99. The classifier's distance is its AUC - 0.5 (the mean over classifier seeds);
+its floor is the AUC's analytic noise for these sample sizes (`floor_noise_sigmas` x the
+Mann-Whitney spread of two identical samples), not the measured floor sample's AUC, whose
+own luck would move every score: the measured floor is reported beside the headline.
 
-A component's score is the mean of its metrics' scores; the physics part is the mean of
-the physics components that ran (equal weights), and it is multiplied by the memorisation
-score (1 - the fraction of events that are copies of training events): a copy is no new
-event, however good its physics. docs/physics.md explains each choice.
+The score is the classifier's metric score times the memorisation score (1 - the fraction
+of events that are copies of training events): the classifier is the strongest test we
+have (it is fed the other components' features) so the score ranks generators as it does;
+the other components (calorimetry, closure, per-PMT distributions, Fréchet) are scored on
+the same scale and reported, not averaged in: averaging weak tests into a strong one only
+dilutes it (docs/physics.md, the calibration panel).
 """
 
 from __future__ import annotations
@@ -27,11 +31,12 @@ from typing import Any
 
 import numpy as np
 
-from diffexp.data import DetectorSimulator, EventSet
+from diffexp.data import EventSet
 from diffexp.verification import metrics
-from diffexp.verification.classifier import null_auc_spread, single_feature_aucs
+from diffexp.verification.classifier import ClassifierResult, null_auc_spread, single_feature_aucs
 from diffexp.verification.features import energy_column
 from diffexp.verification.known_generators import shuffled_conditions, tolerance_edge
+from diffexp.verification.likelihood import Expectation
 from diffexp.verification.memorisation import TrainingIndex, copied_fraction
 from diffexp.verification.metrics import MetricSettings, ReferenceContext
 from diffexp.verification.reconstruction import Reconstruction
@@ -43,6 +48,8 @@ PHYSICS_COMPONENTS: tuple[str, ...] = (
     "classifier",
     "frechet",
 )
+# Scored and reported to say what differs; the score itself is the classifier's.
+DIAGNOSTIC_COMPONENTS: tuple[str, ...] = tuple(c for c in PHYSICS_COMPONENTS if c != "classifier")
 COMPONENTS: tuple[str, ...] = (*PHYSICS_COMPONENTS, "memorisation")
 
 _DISTANCES: dict[str, Callable[[ReferenceContext, EventSet], dict[str, float]]] = {
@@ -60,6 +67,7 @@ _ORIGIN = {"classifier_auc": 0.5}
 
 __all__ = [
     "COMPONENTS",
+    "DIAGNOSTIC_COMPONENTS",
     "PHYSICS_COMPONENTS",
     "Calibration",
     "ScoreReport",
@@ -90,11 +98,14 @@ class ComponentScore:
 
 @dataclass
 class ScoreReport:
-    score: float  # physics mean x memorisation
-    classifier_auc: float | None  # the headline: a physicist reads it first
+    score: float  # the classifier's metric score x memorisation
+    classifier_auc: float | None  # the headline: a physicist reads it first (seed mean)
     components: dict[str, ComponentScore]
     sample_sizes: dict[str, int]
     single_feature_aucs: dict[str, float] = field(default_factory=dict)
+    classifier_auc_std: float | None = None  # spread over the classifier's seeds
+    classifier_aucs: list[float] = field(default_factory=list)  # one per classifier seed
+    classifier_floor_auc: float | None = None  # a second simulation against the reference
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -103,9 +114,13 @@ class ScoreReport:
         return {name: component.score for name, component in self.components.items()}
 
     def headline(self) -> str:
-        """`physics score 0.62 (classifier AUC 0.81)`."""
-        auc = "n/a" if self.classifier_auc is None else f"{self.classifier_auc:.2f}"
-        return f"physics score {self.score:.2f} (classifier AUC {auc})"
+        """`physics score 0.62 (classifier AUC 0.81 ± 0.01, floor 0.50)`."""
+        if self.classifier_auc is None:
+            return f"physics score {self.score:.2f} (classifier AUC n/a)"
+        return (
+            f"physics score {self.score:.2f} (classifier AUC {self.classifier_auc:.2f} "
+            f"± {self.classifier_auc_std:.2f}, floor {self.classifier_floor_auc:.2f})"
+        )
 
 
 def normalised(
@@ -194,13 +209,20 @@ class Calibration:
 
     def _metric(self, component: str, name: str, raw: float, n_generated: int) -> MetricScore:
         floor, bad = self.floor[component][name], self.bad[component][name]
+        scale_floor = floor
         if name == "classifier_auc":  # the AUC's spread for these sample sizes
             noise = null_auc_spread(n_generated, self.context.reference.n_events)
+            scale_floor = _ORIGIN[name]  # the analytic floor: 0.5 + the margin below
         else:
             noise = self.floor_noise[component][name]
         margin = self.context.settings.floor_noise_sigmas * noise
-        score = normalised(raw, floor, bad, _ORIGIN.get(name, 0.0), margin)
+        score = normalised(raw, scale_floor, bad, _ORIGIN.get(name, 0.0), margin)
         return MetricScore(raw, floor, noise, bad, score)
+
+    def _classifier(self, generated: EventSet) -> tuple[ComponentScore, ClassifierResult]:
+        result = metrics.classifier_result(self.context, generated)
+        metric = self._metric("classifier", "classifier_auc", result.mean, generated.n_events)
+        return ComponentScore(metric.score, {"classifier_auc": metric}), result
 
     def _component(self, component: str, generated: EventSet) -> ComponentScore:
         if component == "memorisation":
@@ -222,17 +244,19 @@ class Calibration:
         for component in COMPONENTS:
             if component in self.skipped:
                 components[component] = ComponentScore(score=None, skipped=self.skipped[component])
+            elif component == "classifier":
+                components[component], result = self._classifier(generated)
             else:
                 components[component] = self._component(component, generated)
-        physics = [components[c].score for c in PHYSICS_COMPONENTS]
-        physics = [s for s in physics if s is not None]
-        score = float(np.mean(physics)) if physics else 0.0
+        score = components["classifier"].score
         if components["memorisation"].score is not None:
             score *= components["memorisation"].score
-        classifier = components["classifier"].metrics.get("classifier_auc")
         return ScoreReport(
             score=score,
-            classifier_auc=None if classifier is None else classifier.raw,
+            classifier_auc=result.mean,
+            classifier_auc_std=result.std,
+            classifier_aucs=list(result.aucs),
+            classifier_floor_auc=self.floor["classifier"]["classifier_auc"],
             components=components,
             sample_sizes={
                 "generated": generated.n_events,
@@ -272,7 +296,7 @@ def calibrate(
     pmt_positions: np.ndarray | None = None,
     reconstruction: Reconstruction | None = None,
     settings: MetricSettings | None = None,
-    simulator: DetectorSimulator | None = None,
+    simulator: Expectation | None = None,
     training: EventSet | None = None,
 ) -> Calibration:
     """Distances of the noise floor (`floor`, an independent sample of the same physics,
@@ -289,10 +313,12 @@ def calibrate(
     _check_compatible("floor", floor, reference)
     context = metrics.build_context(reference, pmt_positions, settings, reconstruction, simulator)
     errors = condition_errors(reference, pmt_positions, reconstruction, settings)
-    # Only the detector's own simulator may draw the bad reference; a learned expectation
-    # (a user's data) shifts the floor's labels instead.
-    drawer = simulator if isinstance(simulator, DetectorSimulator) else None
-    bad = tolerance_edge(floor, errors, settings.tolerance_energy_scale, settings.seed + 1, drawer)
+    # A learned light model has an expectation but draws no events: the bad reference
+    # then moves the floor sample's labels instead (tolerance_edge).
+    can_simulate = simulator if hasattr(simulator, "simulate") else None
+    bad = tolerance_edge(
+        floor, errors, settings.tolerance_energy_scale, settings.seed + 1, can_simulate
+    )
     skipped = _skip_reasons(reference, reconstruction, training)
     ran = [c for c in PHYSICS_COMPONENTS if c not in skipped]
     floor_distances = {c: _DISTANCES[c](context, floor) for c in ran}
@@ -321,7 +347,7 @@ def physics_score(
     pmt_positions: np.ndarray | None = None,
     reconstruction: Reconstruction | None = None,
     settings: MetricSettings | None = None,
-    simulator: DetectorSimulator | None = None,
+    simulator: Expectation | None = None,
     training: EventSet | None = None,
 ) -> ScoreReport:
     """Score `generated` against `reference`, calibrated by `floor` (see `calibrate`)."""

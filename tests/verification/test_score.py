@@ -12,6 +12,7 @@ import pytest
 from diffexp.data import EventSet
 from diffexp.verification.score import (
     COMPONENTS,
+    DIAGNOSTIC_COMPONENTS,
     PHYSICS_COMPONENTS,
     calibrate,
     normalised,
@@ -49,7 +50,7 @@ def test_dead_pmt_fails_the_per_pmt_distributions(calibration, samples):
     charges[:, brightest] = 0.0
     dead = calibration.score(EventSet(charges, samples.conditions, right_names(samples)))
     per_pmt = dead.components["pmt_distributions"]
-    assert per_pmt.metrics["pmt_charge_worst"].score < 0.3
+    assert per_pmt.metrics["pmt_charge_bias"].score < 0.3
     assert per_pmt.score < right.components["pmt_distributions"].score - 0.2
     # the energy scale barely moves: one PMT of 128 carries ~1% of the light
     assert dead.components["calorimetry"].metrics["energy_scale"].score > 0.5
@@ -84,11 +85,17 @@ def test_report_holds_every_raw_distance_floor_and_bad_reference(calibration, sa
     frechet = report.components["frechet"].metrics["frechet_distance"]
     margin = calibration.context.settings.floor_noise_sigmas * frechet.floor_noise
     assert frechet.score == normalised(frechet.raw, frechet.floor, frechet.bad, 0.0, margin)
-    physics = [report.components[c].score for c in PHYSICS_COMPONENTS]
     memorisation = report.components["memorisation"].score
-    assert report.score == pytest.approx(np.mean(physics) * memorisation)
+    # the score is the classifier's, the other components diagnose
+    assert report.score == pytest.approx(report.components["classifier"].score * memorisation)
+    assert set(PHYSICS_COMPONENTS) - set(DIAGNOSTIC_COMPONENTS) == {"classifier"}
+    assert len(data["classifier_aucs"]) == calibration.context.settings.classifier_repeats
+    assert data["classifier_auc"] == pytest.approx(np.mean(data["classifier_aucs"]))
+    assert data["classifier_auc_std"] == pytest.approx(np.std(data["classifier_aucs"], ddof=1))
+    assert data["classifier_floor_auc"] == calibration.floor["classifier"]["classifier_auc"]
     assert report.headline() == (
-        f"physics score {report.score:.2f} (classifier AUC {report.classifier_auc:.2f})"
+        f"physics score {report.score:.2f} (classifier AUC {report.classifier_auc:.2f} "
+        f"± {report.classifier_auc_std:.2f}, floor {report.classifier_floor_auc:.2f})"
     )
 
 

@@ -80,11 +80,11 @@ def test_smoke_verification_writes_every_key_and_plot(smoke_run):
     # values, not only keys: the headline prints the written score and AUC, and a model
     # trained for seconds is told apart from simulation (docs/physics.md: even the demo
     # model's AUC is 0.6-0.9)
-    floor = written["classifier_auc_floor"]
     assert written["headline"] == (
-        f"physics score {written['score']:.2f} (classifier AUC {written['classifier_auc']:.2f}, "
-        f"floor {floor['auc']:.2f} ± {floor['spread']:.2f})"
+        f"physics score {written['score']:.2f} (classifier AUC {written['classifier_auc']:.2f} "
+        f"± {written['classifier_auc_std']:.2f}, floor {written['classifier_floor_auc']:.2f})"
     )
+    assert len(written["classifier_aucs"]) == 5  # score.classifier_repeats
     assert written["classifier_auc"] > 0.6
     assert written["score"] < 0.9
     for component in written["components"].values():

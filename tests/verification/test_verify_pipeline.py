@@ -81,11 +81,12 @@ def test_verify_run_writes_every_key_and_plot(tmp_path, loaded):
             assert {"raw", "floor", "floor_noise", "bad", "score"} == set(metric)
     auc = written["classifier_auc"]
     assert auc == written["components"]["classifier"]["metrics"]["classifier_auc"]["raw"]
-    floor = written["classifier_auc_floor"]
+    spread, floor = written["classifier_auc_std"], written["classifier_floor_auc"]
     assert written["headline"] == (
-        f"physics score {result['score']:.2f} (classifier AUC {auc:.2f}, "
-        f"floor {floor['auc']:.2f} ± {floor['spread']:.2f})"
+        f"physics score {result['score']:.2f} (classifier AUC {auc:.2f} ± {spread:.2f}, "
+        f"floor {floor:.2f})"
     )
+    assert auc == pytest.approx(np.mean(written["classifier_aucs"]))
     assert written["sample_sizes"] == {
         "generated": 120,
         "reference": 120,
@@ -170,8 +171,8 @@ def test_own_npz_data_runs_the_distribution_components_and_skips_the_rest(tmp_pa
     assert result["sample_sizes"]["reference"] == 120
     assert result["sample_note"] is None  # 300 held-out events: 120 each as asked
     assert result["expectation"] == "learned light model"  # pulls and chi2 without a simulator
-    floor = result["classifier_auc_floor"]
-    assert 0.3 < floor["auc"] < 0.7 and f"floor {floor['auc']:.2f}" in result["headline"]
+    floor = result["classifier_floor_auc"]
+    assert 0.3 < floor < 0.7 and f"floor {floor:.2f}" in result["headline"]
     assert set(result["plots"]) == {
         "pmt_charge_distributions",
         "low_charge_spectrum",
