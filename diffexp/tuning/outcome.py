@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from diffexp.config import override_key
 from diffexp.io_utils import atomic_write_json
-from diffexp.names import RUN_CONFIG_FILE, TRIAL_FILE
+from diffexp.names import RUN_CONFIG_FILE, TRIAL_FILE, TUNING_STUDY_NAME, TUNING_TRIAL_NUMBER
 
 State = Literal["COMPLETE", "PRUNED", "FAIL"]
 OVERRIDES_FILE = RUN_CONFIG_FILE.parent / "overrides.yaml"  # what Hydra wrote for the job
@@ -79,6 +79,21 @@ def job_overrides(run_dir: Path) -> list[str]:
     from omegaconf import OmegaConf
 
     return [str(item) for item in OmegaConf.load(path)]
+
+
+def is_job_folder_of(run_dir: Path, trial_number: int, study_name: str) -> bool:
+    """Whether `run_dir` is the job folder Hydra made for this trial: it holds Hydra's saved
+    overrides, and where they name a trial number and a study (a sweep's jobs always do),
+    they name this one. The folder a dead trial's record goes to comes from the study
+    storage, which others can write: any other folder gets nothing (docs/security.md)."""
+    if not (Path(run_dir) / OVERRIDES_FILE).is_file():
+        return False
+    overrides = job_overrides(run_dir)
+    values = dict(line.split("=", 1) for line in overrides if "=" in line)
+    number, study = values.get(TUNING_TRIAL_NUMBER), values.get(TUNING_STUDY_NAME)
+    return (number is None or number == str(trial_number)) and (
+        study is None or study.strip("'\"") == study_name
+    )
 
 
 def write_trial_record(run_dir: Path, record: dict[str, Any]) -> None:

@@ -38,7 +38,13 @@ from optuna.trial import FrozenTrial, TrialState
 
 from diffexp.names import FAIL_REASON_ATTR, HEARTBEAT_ATTR, LIVENESS_ATTR, PRUNER_ATTR, RUN_DIR_ATTR
 from diffexp.tuning.liveness_policy import DEFAULT_LIVENESS, Liveness
-from diffexp.tuning.outcome import TrialOutcome, job_overrides, trial_record, write_trial_record
+from diffexp.tuning.outcome import (
+    TrialOutcome,
+    is_job_folder_of,
+    job_overrides,
+    trial_record,
+    write_trial_record,
+)
 from diffexp.tuning.pruners import build_pruner
 from diffexp.tuning.storage import create_storage, retry_on_lock
 
@@ -202,6 +208,14 @@ class StudyGateway:
             if not recorded or not Path(recorded).is_dir():
                 return
             run_dir = Path(recorded)
+            if not is_job_folder_of(run_dir, frozen.number, self.name):
+                log.warning(
+                    "trial %d: its recorded folder %s is not its job folder; no trial.json "
+                    "written there",
+                    frozen.number,
+                    run_dir,
+                )
+                return
         record = trial_record(
             outcome,
             trial_number=frozen.number,

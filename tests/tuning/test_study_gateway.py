@@ -122,3 +122,23 @@ def test_optunas_private_api_is_used_in_the_gateway_only():
 def test_every_trial_end_is_written_by_record_outcome():
     ends = r"\.tell\(|set_trial_state_values|write_trial_record\(|TRIAL_FILE"
     assert _holders(ends, (GATEWAY, REPO / "diffexp" / "tuning" / "outcome.py")) == []
+
+
+@pytest.mark.parametrize("planted", ["a folder with no job in it", "another trial's job folder"])
+def test_a_dead_trial_writes_nothing_into_a_folder_the_study_names_but_its_job_never_had(
+    tmp_path, planted
+):
+    """The study storage is writable by others: a `run_dir` attribute pointing at a folder that
+    is not this trial's job folder (a hostile teammate's edit) gets no trial.json there."""
+    gateway = _gateway(tmp_path)
+    trial = gateway.ask()
+    if planted == "a folder with no job in it":
+        target = tmp_path / "victim"
+        target.mkdir()
+    else:
+        target = _job_folder(tmp_path, 1e-3, trial.number + 5)
+    gateway.set_trial_attr(trial, RUN_DIR_ATTR, str(target))
+
+    frozen = gateway.record_outcome(trial, TrialOutcome("FAIL", fail_reason="heartbeat lost"))
+    assert frozen is not None and frozen.state == TrialState.FAIL  # the study still learns it
+    assert not (target / TRIAL_FILE).exists()
