@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from diffexp.bench import curve_table, quality
+from diffexp.bench import curve_table, quality, stats
 from diffexp.bench.curve_table import CurveTable
 from diffexp.bench.quality_plot import median_band, plot_bands
 from diffexp.bench.record_curves import DATA_DIR, search_distributions
@@ -92,14 +92,6 @@ class PlanStep:
     policies: tuple[str, ...]
     seeds: int
     trials_per_worker: int
-
-
-DEFAULT_PLAN = (
-    "1,2,8:all:50:2",
-    "64:sequential_random,threads_recipe,official_batches,diffexp_median,diffexp_sha,"
-    "diffexp_hyperband:50:2",
-    "256,1024:official_batches,diffexp_median:10:1",
-)
 
 
 def parse_plan(text: str) -> PlanStep:
@@ -267,35 +259,70 @@ def write(out_dir: Path, meta: dict, grid: dict) -> dict:
     return payload
 
 
+def replay_table(table_path: Path, plan_lines: list[str], min_trials: int) -> tuple[dict, dict]:
+    """Load a table, replay its plan; (meta, grid). UserError for a bad table or plan."""
+    table = curve_table.load(table_path)
+    distributions = search_distributions(str(table.meta["search"]))
+    plan = [parse_plan(text) for text in plan_lines]
+    started = time.perf_counter()
+    grid = run_grid(table, distributions, plan, min_trials)
+    meta = {
+        "table": str(table_path),
+        "n_curves": len(table.curves),
+        "profile": table.meta.get("profile"),
+        "table_overrides": table.meta.get("overrides"),
+        "plan": list(plan_lines),
+        "min_trials": min_trials,
+        "replay_seconds": round(time.perf_counter() - started, 1),
+    }
+    return meta, grid
+
+
+def run(ctx) -> dict:
+    """The bench section: replay the size's table and plan into <work_dir>/replay/."""
+    size = ctx.size
+    meta, grid = replay_table(
+        DATA_DIR / str(size.replay_table), list(size.replay_plan), int(size.replay_min_trials)
+    )
+    payload = write(ctx.work_dir / "replay", meta, grid)
+    figures = {
+        key: stats.figure([verdict["value"]], "x", "simulated")
+        for key, verdict in payload["targets"].items()
+    }
+    note = (
+        f"replayed {meta['n_curves']} recorded curves ({meta['profile']}); "
+        f"plan {' '.join(meta['plan'])}"
+    )
+    details = {
+        **meta,
+        "note": note,
+        "summary": payload["summary"],
+        "folder": str(ctx.work_dir / "replay"),
+    }
+    return {"figures": figures, "details": details}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--table", type=Path, default=DATA_DIR / "curves_default_steps20.json")
+    from diffexp.bench.config import compose_bench
+
+    size = compose_bench([]).size  # the defaults: conf/bench.yaml, sizes.default.replay_*
+    parser.add_argument("--table", type=Path, default=DATA_DIR / str(size.replay_table))
     parser.add_argument(
         "--plan",
         nargs="+",
-        default=list(DEFAULT_PLAN),
+        default=list(size.replay_plan),
         help="WORKERS:POLICIES:SEEDS:TRIALS_PER_WORKER steps (default: %(default)s)",
     )
-    parser.add_argument("--min-trials", type=int, default=20, help="phase 1's trial budget")
+    parser.add_argument("--min-trials", type=int, default=int(size.replay_min_trials))
     parser.add_argument(
         "--out", type=Path, default=None, help="default: outputs/bench/replay/<time>"
     )
     args = parser.parse_args(argv)
     try:
-        table = curve_table.load(args.table)
-        distributions = search_distributions(str(table.meta["search"]))
-        plan = [parse_plan(text) for text in args.plan]
+        meta, grid = replay_table(args.table, args.plan, args.min_trials)
     except UserError as error:
         return report_user_error(error)
-    started = time.perf_counter()
-    grid = run_grid(table, distributions, plan, args.min_trials)
-    meta = {
-        "table": str(args.table),
-        "n_curves": len(table.curves),
-        "profile": table.meta.get("profile"),
-        "plan": list(args.plan),
-        "replay_seconds": round(time.perf_counter() - started, 1),
-    }
     stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     out_dir = args.out or Path("outputs") / "bench" / "replay" / stamp
     payload = write(out_dir, meta, grid)

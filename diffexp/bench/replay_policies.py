@@ -20,6 +20,7 @@ from diffexp.bench.replay import Overheads
 PRUNER_DIR = Path(__file__).resolve().parents[2] / "conf" / "hydra" / "sweeper" / "pruner"
 DEFAULT_POLICY = "diffexp_median"  # the sweeper's defaults: TPE (constant liar) + median
 PEER_POLICIES = ("sequential_random", "threads_recipe", "official_batches")
+SAMPLER_TARGETS = "optuna.samplers.*"  # as the sweeper instantiates its sampler
 WARM_POOL = Overheads(fresh_process_per_trial=False, fresh_process_per_worker=True)
 PROCESS_PER_TRIAL = Overheads(fresh_process_per_trial=True, fresh_process_per_worker=False)
 
@@ -48,7 +49,8 @@ class Policy:
             "random": config.RandomSamplerConfig,
             "qmc": config.QMCSamplerConfig,
         }[self.sampler]
-        return instantiate(OmegaConf.structured(structured(seed=seed, **self.sampler_args)))
+        config = OmegaConf.structured(structured(seed=seed, **self.sampler_args))
+        return instantiate(config, _execution_whitelist_=SAMPLER_TARGETS)
 
     def make_pruner(self) -> optuna.pruners.BasePruner:
         from diffexp.tuning.pruners import build_pruner
