@@ -237,12 +237,37 @@ def plot_anytime(grid: dict, workers: int, path: Path) -> Path:
     return plot_bands(bands, grid["bar"], path, title, "simulated seconds", log_x=True)
 
 
+def plot_gain(summary: dict, path: Path) -> Path:
+    """Each policy's median time to the bar at 1 worker over its median at W, against W."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.subplots()
+    names = list(dict.fromkeys(n for rows in summary.values() for n in rows))
+    for index, name in enumerate(names):
+        points = [
+            (w, rows[name]["gain_vs_fewest_workers"])
+            for w, rows in sorted(summary.items())
+            if name in rows and math.isfinite(rows[name].get("gain_vs_fewest_workers", math.nan))
+        ]
+        if points:
+            ax.plot(*zip(*points, strict=True), "o-", color=f"C{index % 10}", label=name)
+    ax.set(xscale="log", yscale="log", xlabel="workers", ylabel="time-to-bar gain vs 1 worker")
+    ax.set_title("Replay: how each policy's time to quality scales with workers")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path
+
+
 def write(out_dir: Path, meta: dict, grid: dict) -> dict:
     summary = summarise(grid)
     verdicts = targets(summary)
     out_dir.mkdir(parents=True, exist_ok=True)
     for workers in grid["by_workers"]:
         plot_anytime(grid, workers, out_dir / f"anytime_{workers}_workers.png")
+    plot_gain(summary, out_dir / "gain_vs_workers.png")
     slim = {
         w: {
             "n_trials": b["n_trials"],
