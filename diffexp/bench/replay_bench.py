@@ -80,7 +80,8 @@ def bootstrap_interval(slower: list[float], faster: list[float], seed: int = 0) 
         rb = float(np.median(rng.choice(b, len(b))))
         draws.append(math.inf if (math.isinf(ra) and not math.isinf(rb)) else ra / rb)
     finite = [d for d in draws if not math.isnan(d)]
-    low, high = np.percentile(finite, [2.5, 97.5]) if finite else (math.nan, math.nan)
+    # "nearest": no interpolation, so an interval reaching "never" stays inf instead of nan
+    low, high = np.percentile(finite, [2.5, 97.5], method="nearest") if finite else (math.nan,) * 2
     return [float(low), float(high)]
 
 
@@ -228,11 +229,13 @@ def markdown(meta: dict, grid: dict, summary: dict, verdicts: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_anytime(grid: dict, workers: int, path: Path) -> Path:
+def plot_anytime(grid: dict, workers: int, path: Path, names: tuple[str, ...] = ()) -> Path:
+    """Median best-so-far with quartile bands of `names` (all policies if empty)."""
     body = grid["by_workers"][workers]["policies"]
-    end = max(max(r["wall_seconds"]) for r in body.values())
+    chosen = {n: r for n, r in body.items() if not names or n in names}
+    end = max(max(r["wall_seconds"]) for r in chosen.values())
     times = np.geomspace(1.0, end, 400)
-    bands = {name: median_band(r["timelines"], times) for name, r in body.items()}
+    bands = {name: median_band(r["timelines"], times) for name, r in chosen.items()}
     title = f"Replay, {workers} worker(s): median best-so-far over seeds, band: quartiles"
     return plot_bands(bands, grid["bar"], path, title, "simulated seconds", log_x=True)
 
@@ -266,7 +269,9 @@ def write(out_dir: Path, meta: dict, grid: dict) -> dict:
     verdicts = targets(summary)
     out_dir.mkdir(parents=True, exist_ok=True)
     for workers in grid["by_workers"]:
-        plot_anytime(grid, workers, out_dir / f"anytime_{workers}_workers.png")
+        plot_anytime(grid, workers, out_dir / f"anytime_{workers}_workers_all.png")
+        peers = (*PEER_POLICIES, DEFAULT_POLICY)
+        plot_anytime(grid, workers, out_dir / f"anytime_{workers}_workers.png", peers)
     plot_gain(summary, out_dir / "gain_vs_workers.png")
     slim = {
         w: {

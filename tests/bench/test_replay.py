@@ -196,6 +196,8 @@ def test_speed_up_targets_and_the_plan_grammar():
     assert replay_bench.ratio_of_medians([math.inf] * 3, [5.0] * 3) == math.inf
     low, high = replay_bench.bootstrap_interval([30.0, 40.0, 50.0], [10.0, 10.0, 10.0])
     assert 3.0 <= low <= 4.0 <= high <= 5.0
+    # a peer that mostly never gets there: the interval reaches inf, never nan
+    assert replay_bench.bootstrap_interval([math.inf, math.inf, 9.0], [3.0] * 3)[1] == math.inf
     summary = {
         2: {
             "sequential_random": {"default_speedup": 2.0},
