@@ -77,10 +77,15 @@ def replay(
     n_trials: int,
     synchronous: bool = False,
     overheads: Overheads = Overheads(),
+    study_name: str = "replay",
 ) -> ReplayRun:
-    """Run `n_trials` trials on `workers` slots; return their spans on the simulated clock."""
+    """Run `n_trials` trials on `workers` slots; return their spans on the simulated clock.
+    `study_name` is fixed, not Optuna's random one: Hyperband picks a trial's bracket from a
+    hash of the study name, so a random name would make the replay unrepeatable."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction="minimize", sampler=sampler, pruner=pruner)
+    study = optuna.create_study(
+        study_name=study_name, direction="minimize", sampler=sampler, pruner=pruner
+    )
     run = ReplayRun()
     events: list[tuple[float, int, int]] = []  # (time, tie-breaker, slot)
     order = itertools.count()

@@ -53,6 +53,7 @@ def replay_policy(
         n_trials,
         synchronous=policy.synchronous,
         overheads=policy.overheads,
+        study_name=f"replay-{policy.name}-{workers}-seed{seed}",
     )
 
 

@@ -215,3 +215,18 @@ def test_speed_up_targets_and_the_plan_grammar():
         replay_bench.parse_plan("1,2:all")
     with pytest.raises(ConfigError, match="unknown"):
         replay_bench.parse_plan("2:asha:5:1")
+
+
+def test_a_replay_is_repeatable_under_hyperband():
+    """Hyperband's brackets hash the study name: a random name made two replays differ."""
+    from diffexp.bench import replay_bench
+    from diffexp.bench.replay_policies import POLICIES
+
+    table = _table([_curve({"x": "fast"}), _curve({"x": "slow"}, losses=(0.6, 0.35, 0.32))])
+    runs = [
+        replay_bench.replay_policy(table, POLICIES["diffexp_hyperband"], SPEED, 2, 80, seed=1)
+        for _ in range(2)
+    ]
+    assert [(s.state, s.epochs_run) for s in runs[0].spans] == [
+        (s.state, s.epochs_run) for s in runs[1].spans
+    ]
