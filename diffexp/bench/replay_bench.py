@@ -259,7 +259,8 @@ def plot_gain(summary: dict, path: Path) -> Path:
     ax.set(xscale="log", yscale="log", xlabel="workers", ylabel="time-to-bar gain vs 1 worker")
     ax.set_title("Replay: how each policy's time to quality scales with workers")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:  # no policy may have a finite gain (smoke sizes)
+        ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     return path
