@@ -317,9 +317,10 @@ def run(ctx) -> dict:
         DATA_DIR / str(size.replay_table), list(size.replay_plan), int(size.replay_min_trials)
     )
     payload = write(ctx.work_dir / "replay", meta, grid)
-    figures = {
+    figures = {  # nan: neither policy reached the bar in most seeds; the target is then n/a
         key: stats.figure([verdict["value"]], "x", "simulated")
         for key, verdict in payload["targets"].items()
+        if not math.isnan(verdict["value"])
     }
     note = (
         f"replayed {meta['n_curves']} recorded curves ({meta['profile']}); "
