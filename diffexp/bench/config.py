@@ -22,6 +22,7 @@ SECTIONS = (
     "tuning",
     "overhead",
     "warm_trial",
+    "replay",
 )
 
 

@@ -24,6 +24,7 @@ def _section_runner(name: str):
         accumulation_bench,
         overhead_bench,
         precision_bench,
+        replay_bench,
         sampling_bench,
         throughput_bench,
         tuning_bench,
@@ -40,6 +41,7 @@ def _section_runner(name: str):
         "tuning": tuning_bench.run,
         "overhead": overhead_bench.run,
         "warm_trial": warm_trial_bench.run,
+        "replay": replay_bench.run,
     }[name]
 
 

@@ -267,12 +267,35 @@ def _warm_trial(results: dict, targets: DictConfig) -> list[dict]:
     ]
 
 
+def _replay(results: dict, targets: DictConfig) -> list[dict]:
+    note = results.get("replay", {}).get("details", {}).get("note", "")
+    return [
+        _at_least(
+            results,
+            "replay: default vs best peer policy (2 workers)",
+            "replay",
+            "vs_best_peer_at_2_workers",
+            float(targets.replay_vs_best_peer),
+            note,
+        ),
+        _at_least(
+            results,
+            "replay: default vs official batches (64 workers)",
+            "replay",
+            "vs_official_batches_at_64_workers",
+            float(targets.replay_vs_batches),
+            note,
+        ),
+    ]
+
+
 JUDGES: dict[str, Callable[[dict, DictConfig], list[dict]]] = {
     "validation": _validation,
     "throughput": _throughput,
     "tuning": _tuning,
     "overhead": _overhead,
     "warm_trial": _warm_trial,
+    "replay": _replay,
 }
 
 

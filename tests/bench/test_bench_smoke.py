@@ -87,6 +87,8 @@ TARGETS = {
     "time to quality vs best peer",
     "time outside training",
     "warm-worker trial outside its epochs",
+    "replay: default vs best peer policy (2 workers)",
+    "replay: default vs official batches (64 workers)",
 }
 
 
@@ -115,6 +117,7 @@ def test_every_section_writes_every_key(smoke):
         "tuning",
         "overhead",
         "warm_trial",
+        "replay",
     ]
     for section, names in SECTION_FIGURES.items():
         body = results["sections"][section]

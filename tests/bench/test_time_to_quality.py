@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from diffexp.bench import quality
-from diffexp.bench.quality_plot import plot_time_to_quality, step_points
+from diffexp.bench.quality_plot import best_so_far_on_grid, median_band, plot_time_to_quality
 from diffexp.bench.tuning_bench import PEERS, quality_figures
 
 # (seconds since the command started, value) of completed trials
@@ -96,10 +97,18 @@ def test_peer_table_has_every_peer_and_medians_over_seeds(tmp_path):
     assert path.exists() and path.stat().st_size > 10_000
 
 
-def test_step_line_holds_the_best_until_the_peer_ends():
-    xs, ys = step_points([(1.0, 0.5), (3.0, 0.4), (2.0, 0.6)], end_seconds=6.0)
-    assert xs == [1.0, 3.0, 3.0, 6.0]
-    assert ys == [0.5, 0.5, 0.4, 0.4]
+def test_best_so_far_on_a_grid_holds_the_best_and_is_inf_before_the_first_trial():
+    grid = np.array([0.0, 1.0, 2.5, 3.0, 6.0])
+    curve = best_so_far_on_grid([(1.0, 0.5), (3.0, 0.4), (2.0, 0.6)], grid)
+    assert curve.tolist() == [np.inf, 0.5, 0.5, 0.4, 0.4]
+
+
+def test_the_band_is_the_median_and_quartiles_over_seeds():
+    seeds = [[(1.0, 0.5)], [(1.0, 0.3)], [(1.0, 0.4)], [(4.0, 0.1)]]
+    _, median, q25, q75 = median_band(seeds, np.array([0.5, 2.0, 5.0]))
+    assert median.tolist() == [np.inf, 0.4, 0.3]  # one seed without a trial counts as worst
+    assert q25.tolist() == [np.inf, 0.3, 0.1]
+    assert q75.tolist() == [np.inf, 0.5, 0.4]
 
 
 def test_the_report_has_one_peer_row_with_medians_and_ranges():

@@ -1,0 +1,195 @@
+"""`python -m diffexp.bench.record_curves [--configs N] [--search phase1] [key=value ...]`:
+record the learning-curve table the replay simulator (`diffexp.bench.replay`) replays.
+
+N configurations of a search space (`conf/search/<search>.yaml`, its `hydra.sweeper.params`)
+are drawn by a scrambled Sobol sequence (scipy.stats.qmc), so a few dozen points cover the
+space evenly; each is trained once, in this process, as a warm pool worker trains a trial
+(the in-memory data cache on, Keras' session cleared between trials). For every trial the
+table keeps each epoch's validation loss and wall seconds, the trial's start-up (data, model
+build, writes: everything outside its epochs but the compile) and its compile (the first
+epoch's excess over the later ones); once per table, a fresh worker's start-up (a Python
+process importing TensorFlow and diffexp), which a process-per-trial launcher pays per trial.
+
+The file (diffexp/bench/data/curves_<profile>.json by default) carries its schema version,
+the profile and overrides, the git commit and how long recording took. Any training
+override (`profile=cluster`, `trainer.steps_per_epoch=100`) goes to the trials.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import diffexp.runtime  # noqa: F401 - sets TensorFlow's log level before it is imported
+from diffexp.errors import ConfigError, UserError, report_user_error
+
+SCHEMA_VERSION = 1
+DATA_DIR = Path(__file__).parent / "data"
+CONF_SEARCH = Path(__file__).resolve().parents[2] / "conf" / "search"
+IMPORT_PROBE = "import diffexp.runtime, tensorflow, diffexp.training.session"
+
+
+def search_distributions(search: str) -> dict[str, Any]:
+    """The Optuna distributions of `conf/search/<search>.yaml`, parsed as the sweeper parses
+    them (Hydra's override grammar, the official sweeper's conversion)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra_plugins.hydra_optuna_sweeper._impl import create_optuna_distribution_from_override
+    from omegaconf import OmegaConf
+
+    path = CONF_SEARCH / f"{search}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"--search {search}: no {path}; name a file of conf/search/")
+    params = OmegaConf.to_container(OmegaConf.load(path).hydra.sweeper.params)
+    parser = OverridesParser.create()
+    return {
+        key: create_optuna_distribution_from_override(parser.parse_override(f"{key}={value}"))
+        for key, value in params.items()
+    }
+
+
+def sobol_configurations(distributions: dict[str, Any], n: int, seed: int) -> list[dict]:
+    """`n` points of a scrambled Sobol sequence mapped onto the distributions: a log interval
+    uniformly in log space, a choice by equal slices of [0, 1)."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+    from scipy.stats import qmc
+
+    names = list(distributions)
+    points = qmc.Sobol(d=len(names), scramble=True, seed=seed).random(n)
+    configurations = []
+    for row in points:
+        config = {}
+        for name, u in zip(names, row, strict=True):
+            dist = distributions[name]
+            if isinstance(dist, CategoricalDistribution):
+                config[name] = dist.choices[min(int(u * len(dist.choices)), len(dist.choices) - 1)]
+            elif isinstance(dist, FloatDistribution | IntDistribution):
+                low, high = (
+                    (math.log(dist.low), math.log(dist.high)) if dist.log else (dist.low, dist.high)
+                )
+                value = low + float(u) * (high - low)
+                value = math.exp(value) if dist.log else value
+                config[name] = int(round(value)) if isinstance(dist, IntDistribution) else value
+            else:
+                raise ConfigError(f"search space {name}: {type(dist).__name__} is not recordable")
+        configurations.append(config)
+    return configurations
+
+
+def record_trial(cfg, run_dir: Path) -> dict[str, Any]:
+    """Train one configuration as a warm worker does; its curve and where its time went."""
+    import keras
+
+    from diffexp.bench import epochs
+    from diffexp.training import records
+    from diffexp.training.session import TrainingSession
+
+    started = time.perf_counter()
+    session = TrainingSession(cfg, run_dir)
+    trainer = session.build_trainer()
+    built = time.perf_counter()
+    error = None
+    try:
+        result = trainer.fit()
+        session.write_summary(trainer, result.stop_reason)
+    except Exception as failure:  # a diverged trial is data too: its curve up to the failure
+        error = f"{type(failure).__name__}: {(str(failure).splitlines() or [''])[0][:200]}"
+    ended = time.perf_counter()
+    rows = records.read_metrics(run_dir)
+    keras.backend.clear_session()
+    cumulative = [0.0] + [float(r["training_time_seconds"]) for r in rows]
+    epoch_seconds = [b - a for a, b in zip(cumulative, cumulative[1:], strict=False)]
+    compile_seconds = epochs.first_epoch_excess(rows)
+    total = ended - started
+    return {
+        "val_loss": [float(r["val_loss"]) for r in rows],
+        "epoch_seconds": [
+            round(s - (compile_seconds if i == 0 else 0.0), 4) for i, s in enumerate(epoch_seconds)
+        ],
+        "startup_seconds": round(total - cumulative[-1], 4),
+        "compile_seconds": round(compile_seconds, 4),
+        "build_seconds": round(built - started, 4),
+        "error": error,
+    }
+
+
+def fresh_worker_seconds() -> float:
+    """Seconds a new Python process takes to import TensorFlow and diffexp's trainer."""
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", IMPORT_PROBE], check=True, capture_output=True)
+    return round(time.perf_counter() - started, 3)
+
+
+def record(n_configs: int, search: str, overrides: list[str], seed: int) -> dict[str, Any]:
+    """The whole table (see the module docstring)."""
+    from diffexp import runtime
+    from diffexp.config import compose_checked
+    from diffexp.training import environment, worker_cache
+
+    started = time.perf_counter()
+    cfg = compose_checked(list(overrides))
+    runtime.configure_threads(cfg.runtime.threads)
+    distributions = search_distributions(search)
+    configurations = sobol_configurations(distributions, n_configs, seed)
+    worker_cache.enable(True)
+    trials = []
+    loads = []
+    with tempfile.TemporaryDirectory(prefix="record_curves_") as scratch:
+        for index, params in enumerate(configurations):
+            trial_cfg = compose_checked([*overrides, *(f"{k}={v}" for k, v in params.items())])
+            trial = {"params": params, **record_trial(trial_cfg, Path(scratch) / f"trial_{index}")}
+            trials.append(trial)
+            loads.append(os.getloadavg()[0])
+            best = min(trial["val_loss"], default=math.nan)
+            print(f"[{index + 1}/{n_configs}] {params} best {best:.4f}", flush=True)
+    fresh = fresh_worker_seconds()
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "profile": str(cfg.profile.name),
+        "overrides": list(overrides),
+        "epochs": int(cfg.trainer.epochs),
+        "steps_per_epoch": int(cfg.trainer.steps_per_epoch),
+        "batch_size": int(cfg.trainer.batch_size),
+        "search": search,
+        "space": {name: repr(dist) for name, dist in distributions.items()},
+        "sampling": f"scrambled Sobol (scipy.stats.qmc), seed {seed}",
+        "git_commit": environment.git_commit(),
+        "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "recording_seconds": round(time.perf_counter() - started, 1),
+        "load_average_1m": {"min": min(loads, default=None), "max": max(loads, default=None)},
+        "cpu_count": os.cpu_count(),
+        "fresh_worker_seconds": fresh,
+        "trials": trials,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--configs", type=int, default=64, help="configurations (a power of 2)")
+    parser.add_argument("--search", default="phase1", help="conf/search/<name>.yaml")
+    parser.add_argument("--seed", type=int, default=0, help="Sobol scrambling seed")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="default: data/curves_<profile>.json"
+    )
+    parser.add_argument("overrides", nargs="*", help="training overrides, e.g. profile=cluster")
+    args = parser.parse_args(argv)
+    try:
+        table = record(args.configs, args.search, args.overrides, args.seed)
+    except UserError as error:
+        return report_user_error(error)
+    out = args.out or DATA_DIR / f"curves_{table['profile']}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(table, indent=1) + "\n")
+    print(f"written: {out} ({len(table['trials'])} trials, {table['recording_seconds']} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

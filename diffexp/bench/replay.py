@@ -1,0 +1,151 @@
+"""Replay a learning-curve table through a real Optuna study on a simulated clock.
+
+The study is asked exactly as a sweeper asks it: `study.ask(distributions)` when a slot is
+free, `trial.report(val_loss, epoch)` and `trial.should_prune()` after every epoch, and
+`study.tell` with the best validation loss (the training objective), PRUNED or FAIL. Only the
+clock is simulated: a trial's start-up, compile and epochs take the seconds the table recorded
+for the configuration nearest to its params (`CurveTable.nearest`), and events are handled in
+simulated-time order, so reports of concurrent trials interleave as they would for real.
+
+Two ways of filling the slots:
+- asynchronous (diffexp's sweeper, Optuna's threads): a slot that frees starts the next trial
+  at once;
+- synchronous batches (the official Hydra sweeper): ask `workers` trials, wait for the slowest,
+  tell them all, ask the next batch.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+from dataclasses import dataclass, field
+
+import optuna
+
+from diffexp.bench.curve_table import Curve, CurveTable
+
+
+@dataclass(frozen=True)
+class Overheads:
+    """Which recorded overheads a policy's trials pay."""
+
+    fresh_process_per_trial: bool = False  # a launcher that starts a Python process per trial
+    fresh_process_per_worker: bool = True  # a warm worker pays it once, when it starts
+
+
+@dataclass
+class TrialSpan:
+    number: int
+    slot: int
+    start: float
+    end: float = math.nan
+    state: str = "RUNNING"
+    value: float | None = None
+    epochs_run: int = 0
+
+
+@dataclass
+class ReplayRun:
+    """What one replay produced: every trial's span and the completed (time, value) points."""
+
+    spans: list[TrialSpan] = field(default_factory=list)
+
+    @property
+    def timeline(self) -> list[tuple[float, float]]:
+        return sorted((s.end, s.value) for s in self.spans if s.state == "COMPLETE")
+
+    @property
+    def wall_seconds(self) -> float:
+        return max((s.end for s in self.spans), default=0.0)
+
+
+@dataclass
+class _Running:
+    trial: optuna.trial.Trial
+    curve: Curve
+    span: TrialSpan
+    epoch: int = 0  # epochs reported so far
+
+
+def replay(
+    table: CurveTable,
+    sampler: optuna.samplers.BaseSampler,
+    pruner: optuna.pruners.BasePruner,
+    distributions: dict[str, optuna.distributions.BaseDistribution],
+    workers: int,
+    n_trials: int,
+    synchronous: bool = False,
+    overheads: Overheads = Overheads(),
+    study_name: str = "replay",
+) -> ReplayRun:
+    """Run `n_trials` trials on `workers` slots; return their spans on the simulated clock.
+    `study_name` is fixed, not Optuna's random one: Hyperband picks a trial's bracket from a
+    hash of the study name, so a random name would make the replay unrepeatable."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        study_name=study_name, direction="minimize", sampler=sampler, pruner=pruner
+    )
+    run = ReplayRun()
+    events: list[tuple[float, int, int]] = []  # (time, tie-breaker, slot)
+    order = itertools.count()
+    running: dict[int, _Running] = {}
+    slot_start = table.fresh_worker_seconds if overheads.fresh_process_per_worker else 0.0
+
+    def start(slot: int, now: float) -> None:
+        trial = study.ask(distributions)
+        curve = table.nearest(trial.params)
+        span = TrialSpan(trial.number, slot, now)
+        run.spans.append(span)
+        running[slot] = _Running(trial, curve, span)
+        before = curve.startup_seconds + curve.compile_seconds
+        if overheads.fresh_process_per_trial:
+            before += table.fresh_worker_seconds
+        first = curve.epoch_seconds[0] if curve.epoch_seconds else 0.0
+        heapq.heappush(events, (now + before + first, next(order), slot))
+
+    def finish(slot: int, now: float, state: str, value: float | None = None) -> None:
+        item = running.pop(slot)
+        study.tell(item.trial, value, state=optuna.trial.TrialState[state])
+        item.span.end, item.span.state, item.span.value = now, state, value
+        item.span.epochs_run = item.epoch
+
+    def launch(now: float) -> None:
+        """Start trials on free slots: any free slot (async), or a whole batch once all free."""
+        free = [s for s in range(workers) if s not in running]
+        if synchronous and len(free) < workers:
+            return
+        for slot in free:
+            if len(run.spans) >= n_trials:
+                return
+            start(slot, now)
+
+    launch(slot_start)
+    while events:
+        now, _, slot = heapq.heappop(events)
+        item = running[slot]
+        outcome = _advance(item, table.epochs)
+        if outcome is None:
+            heapq.heappush(events, (now + item.curve.epoch_seconds[item.epoch], next(order), slot))
+            continue
+        finish(slot, now, *outcome)
+        launch(now)
+    return run
+
+
+def _advance(item: _Running, epochs: int) -> tuple[str, float | None] | None:
+    """Report the next epoch; (state, value) if the trial ends with it, else None."""
+    curve = item.curve
+    loss = curve.val_loss[item.epoch] if item.epoch < len(curve.val_loss) else math.nan
+    item.epoch += 1
+    if not math.isfinite(loss):
+        return "FAIL", None
+    item.trial.report(loss, item.epoch)
+    last = item.epoch >= min(epochs, len(curve.val_loss))
+    if last:
+        if curve.failed and len(curve.val_loss) < epochs:
+            return "FAIL", None
+        return "COMPLETE", min(curve.val_loss)
+    if item.trial.should_prune():
+        return "PRUNED", None
+    return None

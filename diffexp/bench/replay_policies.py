@@ -1,0 +1,115 @@
+"""The search policies the replay compares, each built from the configs the sweepers use.
+
+Samplers come from the official sweeper's structured configs (`hydra_optuna_sweeper.config`,
+what `hydra/sweeper/sampler=tpe|random|qmc` selects), with phase 1's `constant_liar: true`
+where diffexp's sweeper sets it; pruners from `conf/hydra/sweeper/pruner/<name>.yaml` through
+diffexp's own `build_pruner`. So a policy here is what a user gets from the same config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+from omegaconf import OmegaConf
+
+from diffexp.bench.replay import Overheads
+
+PRUNER_DIR = Path(__file__).resolve().parents[2] / "conf" / "hydra" / "sweeper" / "pruner"
+DEFAULT_POLICY = "diffexp_median"  # the sweeper's defaults: TPE (constant liar) + median
+PEER_POLICIES = ("sequential_random", "threads_recipe", "official_batches")
+SAMPLER_TARGETS = "optuna.samplers.*"  # as the sweeper instantiates its sampler
+WARM_POOL = Overheads(fresh_process_per_trial=False, fresh_process_per_worker=True)
+PROCESS_PER_TRIAL = Overheads(fresh_process_per_trial=True, fresh_process_per_worker=False)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How one tool searches: its sampler and pruner, and how it fills the slots."""
+
+    name: str
+    sampler: str  # tpe | random | qmc
+    sampler_args: dict[str, Any] = field(default_factory=dict)
+    pruner: str | None = (
+        "none"  # a conf/hydra/sweeper/pruner file, or None: Optuna's default median
+    )
+    synchronous: bool = False  # the official sweeper's batches
+    sequential: bool = False  # one slot whatever the worker count
+    overheads: Overheads = WARM_POOL
+    description: str = ""
+
+    def make_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
+        from hydra.utils import instantiate
+        from hydra_plugins.hydra_optuna_sweeper import config
+
+        structured = {
+            "tpe": config.TPESamplerConfig,
+            "random": config.RandomSamplerConfig,
+            "qmc": config.QMCSamplerConfig,
+        }[self.sampler]
+        config = OmegaConf.structured(structured(seed=seed, **self.sampler_args))
+        return instantiate(config, _execution_whitelist_=SAMPLER_TARGETS)
+
+    def make_pruner(self) -> optuna.pruners.BasePruner:
+        from diffexp.tuning.pruners import build_pruner
+
+        if self.pruner is None:
+            return optuna.pruners.MedianPruner()
+        return build_pruner(
+            OmegaConf.to_container(OmegaConf.load(PRUNER_DIR / f"{self.pruner}.yaml"))
+        )
+
+
+def _diffexp(name: str, pruner: str, description: str, **sampler_args: Any) -> Policy:
+    args = {"constant_liar": True, **sampler_args}
+    return Policy(name, "tpe", args, pruner, description=description)
+
+
+POLICIES: dict[str, Policy] = {
+    p.name: p
+    for p in (
+        Policy(
+            "sequential_random",
+            "random",
+            sequential=True,
+            description="one trial at a time, random search, no pruning",
+        ),
+        Policy(
+            "threads_recipe",
+            "tpe",
+            {},
+            None,
+            description="the note's recipe: study.optimize(n_jobs=workers), Optuna's default "
+            "TPESampler and MedianPruner, one process",
+        ),
+        Policy(
+            "official_batches",
+            "tpe",
+            {},
+            "none",
+            synchronous=True,
+            overheads=PROCESS_PER_TRIAL,
+            description="the official Hydra sweeper: batches of n_jobs, TPE, no pruning, "
+            "one process per trial (submitit_local)",
+        ),
+        _diffexp(DEFAULT_POLICY, "median", "diffexp's default: async slots, TPE, median pruner"),
+        _diffexp("diffexp_percentile", "percentile", "async, TPE, percentile pruner (25 %)"),
+        _diffexp("diffexp_sha", "successive_halving", "async, TPE, successive halving (ASHA)"),
+        _diffexp("diffexp_hyperband", "hyperband", "async, TPE, Hyperband pruner"),
+        _diffexp(
+            "diffexp_median_tpe5", "median", "diffexp_median, TPE start-up 5", n_startup_trials=5
+        ),
+        _diffexp(
+            "diffexp_median_tpe20", "median", "diffexp_median, TPE start-up 20", n_startup_trials=20
+        ),
+        Policy(
+            "diffexp_qmc_median",
+            "qmc",
+            {"qmc_type": "sobol"},
+            "median",
+            description="async, Sobol QMC sampler, median pruner",
+        ),
+    )
+}
