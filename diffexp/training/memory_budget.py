@@ -41,6 +41,7 @@ from diffexp.errors import ConfigError
 
 GB = 1024**3
 FLOAT32 = 4
+BUILT_IN_DENOISERS = ("mlp", "pmt")  # counted by parameter_count / activation_values
 FLOAT64 = 8
 RUNTIME_BYTES = int(0.6 * GB)  # a smoke run peaks at 0.63 GB, almost all of it the loaded runtime
 N_CONDITIONS = 4  # vertex x, y, z and energy
@@ -127,6 +128,11 @@ def _npz_array_shape(path: object, key: object) -> tuple[int, ...] | None:
         return None
 
 
+def _is_built_in(model_cfg: DictConfig) -> bool:
+    """diffexp's own denoisers (`mlp`, `pmt`), whose weights and activations are counted here."""
+    return str(model_cfg.get("name")) in BUILT_IN_DENOISERS
+
+
 def parameter_count(model_cfg: DictConfig, n_pmt: int) -> float:
     """The denoiser's weights, counted from its config (diffexp/models/): a float, so an
     absurd width gives a huge number instead of an overflow."""
@@ -168,12 +174,16 @@ def estimate_memory(cfg: DictConfig) -> MemoryEstimate:
     parts = {
         "runtime": float(RUNTIME_BYTES),
         "data": n_events * n_pmt * (per_event + DATA_COPIES_BYTES_PER_VALUE),
-        "model and optimizer": WEIGHT_COPIES * FLOAT32 * parameter_count(cfg.model, n_pmt),
-        "training batch": FLOAT32 * activation_values(cfg.model, batch, n_pmt, training=True),
-        "validation batch": FLOAT32 * activation_values(cfg.model, val_batch, n_pmt, False),
         "diffusion tables": DIFFUSION_TABLES * FLOAT64 * float(cfg.diffusion.n_steps),
         "validation set": VALIDATION_COPIES * FLOAT32 * val_rows * (2 * n_pmt + N_CONDITIONS + 2),
     }
+    if not _is_built_in(cfg.model):
+        # A plugin's architecture is its own code: its keys say nothing diffexp can count, so
+        # the estimate holds only what diffexp allocates around it (docs/security.md).
+        return MemoryEstimate(parts)
+    parts["model and optimizer"] = WEIGHT_COPIES * FLOAT32 * parameter_count(cfg.model, n_pmt)
+    parts["training batch"] = FLOAT32 * activation_values(cfg.model, batch, n_pmt, training=True)
+    parts["validation batch"] = FLOAT32 * activation_values(cfg.model, val_batch, n_pmt, False)
     objective = str(cfg.get("tuning", {}).get("objective", "val_loss"))
     if objective != "val_loss":
         n_sampled = float(cfg.tuning.sample_auc_events)

@@ -114,3 +114,21 @@ def test_an_npz_data_file_is_sized_from_its_header(tmp_path):
     assert memory_budget._data_shape(cfg.data) == (300.0, 17, False)
     path.write_bytes(b"not a zip")
     assert memory_budget._data_shape(cfg.data) == (0.0, memory_budget.DEFAULT_N_PMT, False)
+
+
+def test_a_plugin_denoiser_is_estimated_without_counting_its_own_architecture():
+    """A user's denoiser (an entry point, its own keys) has no `hidden_dim` diffexp could count:
+    the estimate holds what diffexp allocates around it, and an absurd diffusion table is still
+    refused."""
+    from omegaconf import OmegaConf
+
+    cfg = compose_checked(["profile=smoke"], "config")
+    OmegaConf.set_struct(cfg, False)
+    cfg.model = {"name": "ring_conv", "channels": 8, "kernel_size": 3}
+    estimate = estimate_memory(cfg)
+    assert "model and optimizer" not in estimate.parts and "training batch" not in estimate.parts
+    assert estimate.parts["diffusion tables"] > 0 and estimate.parts["data"] > 0
+    check_memory(cfg)  # fits
+    cfg.diffusion.n_steps = int(1e9)
+    with pytest.raises(ConfigError, match="estimated"):
+        check_memory(cfg)
