@@ -50,8 +50,8 @@ test-fast: install ## the tests that take seconds (no subprocess sweeps)
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not slow and not slurm" $(ARGS)
 
 lint: install ## ruff check + format check
-	$(VENV)/bin/ruff check diffexp hydra_plugins tests examples
-	$(VENV)/bin/ruff format --check diffexp hydra_plugins tests examples
+	$(VENV)/bin/ruff check diffexp hydra_plugins tests examples benchmarks
+	$(VENV)/bin/ruff format --check diffexp hydra_plugins tests examples benchmarks
 
 train: install ## one training run with the default config (ARGS='optimizer.lr=5e-5 ...')
 	$(PY) -m diffexp.train profile=$(PROFILE) $(ARGS)
@@ -81,7 +81,7 @@ pmt-selection: install ## rank PMTs by Fisher information; Cramer-Rao curves vs 
 	$(PY) -m diffexp.select_pmts $(ARGS)
 
 bench: install ## measure every speed claim side by side, tuning peers and time to quality included (ARGS='bench.size=smoke')
-	$(PY) -m diffexp.bench $(ARGS)
+	$(PY) -m benchmarks $(ARGS)
 
 lock: ## regenerate requirements.lock from a fresh venv (after changing a pin)
 	rm -rf /tmp/diffexp-lock && $(PYTHON) -m venv /tmp/diffexp-lock

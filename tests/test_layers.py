@@ -4,8 +4,8 @@ function and one under TYPE_CHECKING included: a cycle hidden in a function is s
 
 Layers, bottom up: the ground floor (errors, names, config, ...) -> data -> models ->
 training -> tuning | verification (side by side, neither imports the other) -> entrypoints
-(the `python -m diffexp.<verb>` modules, the command-line precheck, the benchmarks, the Hydra
-plugins)."""
+(the `python -m diffexp.<verb>` modules, the command-line precheck, the Hydra plugins, and
+the top-level `benchmarks/` package beside the library)."""
 
 from __future__ import annotations
 
@@ -34,7 +34,6 @@ ENTRYPOINTS = (
     "demo",
     "phases",
     "precheck",
-    "bench",
 )
 RANKS = {"ground": 0, "data": 1, "models": 2, "training": 3, "tuning": 4, "verification": 4}
 ENTRYPOINT_RANK = 5
@@ -48,7 +47,8 @@ def module_name(path: Path) -> str:
 
 
 def source_modules() -> dict[str, Path]:
-    files = [*(REPO / "diffexp").rglob("*.py"), *(REPO / "hydra_plugins").rglob("*.py")]
+    folders = ("diffexp", "hydra_plugins", "benchmarks")
+    files = [path for folder in folders for path in (REPO / folder).rglob("*.py")]
     return {module_name(path): path for path in files if "__pycache__" not in path.parts}
 
 
@@ -80,7 +80,7 @@ def import_graph() -> dict[str, set[str]]:
 def layer(module: str) -> tuple[str, int]:
     """(layer name, rank) of a project module."""
     parts = module.split(".")
-    if parts[0] == "hydra_plugins":
+    if parts[0] in ("hydra_plugins", "benchmarks"):
         return "entrypoints", ENTRYPOINT_RANK
     if len(parts) == 1 or parts[1] in GROUND:
         return "ground", RANKS["ground"]
@@ -173,3 +173,15 @@ def test_no_module_imports_from_a_layer_above_its_own():
             if target_rank > rank or (target_rank == rank and target_name != name):
                 upward.append(f"{module} ({name}) imports {target} ({target_name})")
     assert upward == []
+
+
+def test_the_library_never_imports_the_benchmarks():
+    """`benchmarks/` sits beside the library: it measures diffexp, diffexp never needs it."""
+    graph = import_graph()
+    assert "benchmarks.runner" in graph  # the benchmarks are read too
+    users = sorted(
+        m
+        for m, deps in graph.items()
+        if not m.startswith("benchmarks") and any(dep.startswith("benchmarks") for dep in deps)
+    )
+    assert users == []

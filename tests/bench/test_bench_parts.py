@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from diffexp.bench import flops, machine, report, stats, targets
-from diffexp.bench.config import compose_bench, split_overrides
+from benchmarks import flops, machine, report, stats, targets
+from benchmarks.config import compose_bench, split_overrides
 from diffexp.errors import ConfigError
 
 
@@ -220,7 +220,7 @@ def test_markdown_states_each_verdict(tmp_path):
 
 
 def test_first_epoch_excess_is_the_compilation_over_a_typical_epoch():
-    from diffexp.bench.epochs import first_epoch_excess
+    from benchmarks.epochs import first_epoch_excess
 
     rows = [{"training_time_seconds": t} for t in (3.0, 4.0, 5.2, 6.0)]  # epochs 3, 1, 1.2, .8
     assert first_epoch_excess(rows) == pytest.approx(2.0)
@@ -228,7 +228,7 @@ def test_first_epoch_excess_is_the_compilation_over_a_typical_epoch():
 
 
 def test_trial_outside_share_counts_compilation_as_outside(tmp_path):
-    from diffexp.bench.tuning_bench import _outside_training_share
+    from benchmarks.tuning_bench import _outside_training_share
     from diffexp.training import records
 
     for epoch, t in enumerate((3.0, 4.0, 5.0), start=1):

@@ -1,4 +1,4 @@
-"""`python -m diffexp.bench bench.size=smoke` runs every section and writes every key with
+"""`python -m benchmarks bench.size=smoke` runs every section and writes every key with
 sane, self-consistent values. No timing is asserted: these machines are shared."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from diffexp.bench import report
+from benchmarks import report
 
 SECTION_FIGURES = {
     "validation": {
@@ -94,7 +94,7 @@ TARGETS = {
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
-    from diffexp.bench.__main__ import main
+    from benchmarks.__main__ import main
 
     out = tmp_path_factory.mktemp("bench")
     code = main(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from diffexp.bench import close_ranking
+from benchmarks import close_ranking
 
 
 def test_interpolated_weights_run_from_start_to_end():

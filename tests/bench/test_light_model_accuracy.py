@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from diffexp.bench.light_model_accuracy import measure
+from benchmarks.light_model_accuracy import measure
 
 
 def test_accuracy_command_reports_both_variants():

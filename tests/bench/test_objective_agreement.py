@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from diffexp.bench.objective_agreement import agreement
+from benchmarks.objective_agreement import agreement
 
 
 def _rows(losses, aucs, states=None):

@@ -7,12 +7,12 @@ import json
 
 import pytest
 
-from diffexp.bench import curve_table
+from benchmarks import curve_table
 
 
 @pytest.mark.slow
 def test_recording_two_configurations_writes_a_replayable_table(tmp_path):
-    from diffexp.bench.record_curves import main
+    from benchmarks.record_curves import main
 
     out = tmp_path / "curves.json"
     code = main(
@@ -41,6 +41,6 @@ def test_recording_two_configurations_writes_a_replayable_table(tmp_path):
 
 
 def test_an_unknown_search_file_is_one_line():
-    from diffexp.bench.record_curves import main
+    from benchmarks.record_curves import main
 
     assert main(["--search", "no_such_space", "--configs", "1"]) == 2

@@ -9,8 +9,8 @@ import optuna
 import pytest
 from optuna.distributions import CategoricalDistribution
 
-from diffexp.bench import curve_table
-from diffexp.bench.replay import Overheads, replay
+from benchmarks import curve_table
+from benchmarks.replay import Overheads, replay
 from diffexp.data.errors import DataError
 
 FRESH = 10.0
@@ -176,7 +176,7 @@ def test_the_lr_is_compared_on_a_log_scale():
 
 
 def test_sobol_configurations_cover_every_choice_and_stay_in_the_space():
-    from diffexp.bench.record_curves import search_distributions, sobol_configurations
+    from benchmarks.record_curves import search_distributions, sobol_configurations
 
     space = search_distributions("phase1")
     configs = sobol_configurations(space, 32, seed=0)
@@ -189,7 +189,7 @@ def test_sobol_configurations_cover_every_choice_and_stay_in_the_space():
 
 
 def test_speed_up_targets_and_the_plan_grammar():
-    from diffexp.bench import replay_bench
+    from benchmarks import replay_bench
     from diffexp.errors import ConfigError
 
     assert replay_bench.ratio_of_medians([30.0, 40.0, math.inf], [10.0, 20.0, 20.0]) == 2.0
@@ -219,8 +219,8 @@ def test_speed_up_targets_and_the_plan_grammar():
 
 def test_a_replay_is_repeatable_under_hyperband():
     """Hyperband's brackets hash the study name: a random name made two replays differ."""
-    from diffexp.bench import replay_bench
-    from diffexp.bench.replay_policies import POLICIES
+    from benchmarks import replay_bench
+    from benchmarks.replay_policies import POLICIES
 
     table = _table([_curve({"x": "fast"}), _curve({"x": "slow"}, losses=(0.6, 0.35, 0.32))])
     runs = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import optuna
 
-from diffexp.bench import thread_peer
+from benchmarks import thread_peer
 
 
 def test_phase1_space_is_searched_with_its_own_distributions():

@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from diffexp.bench import quality
-from diffexp.bench.quality_plot import best_so_far_on_grid, median_band, plot_time_to_quality
-from diffexp.bench.tuning_bench import PEERS, quality_figures
+from benchmarks import quality
+from benchmarks.quality_plot import best_so_far_on_grid, median_band, plot_time_to_quality
+from benchmarks.tuning_bench import PEERS, quality_figures
 
 # (seconds since the command started, value) of completed trials
 TIMELINES = {
@@ -112,8 +112,8 @@ def test_the_band_is_the_median_and_quartiles_over_seeds():
 
 
 def test_the_report_has_one_peer_row_with_medians_and_ranges():
-    from diffexp.bench import report
-    from diffexp.bench.tuning_bench import summarise
+    from benchmarks import report
+    from benchmarks.tuning_bench import summarise
 
     runs = [_run(), _run(shift=2.0), _run(shift=4.0)]
     for run in runs:

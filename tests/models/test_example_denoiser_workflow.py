@@ -121,8 +121,8 @@ def test_select_then_phase1_then_phase2_then_verify(tmp_path):
 
 
 def test_bench_throughput_measures_the_example(tmp_path):
-    from diffexp.bench import report
-    from diffexp.bench.__main__ import main
+    from benchmarks import report
+    from benchmarks.__main__ import main
 
     out = tmp_path / "bench"
     code = main(

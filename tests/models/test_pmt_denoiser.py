@@ -108,7 +108,7 @@ def test_a_prior_model_without_its_prior_is_refused(setup):
 
 
 def test_flop_count_follows_the_pmt_rows(setup):
-    from diffexp.bench.flops import dense_flops_per_sample
+    from benchmarks.flops import dense_flops_per_sample
 
     cfg, events, transform = setup
     values = prior_values(cfg.data, transform, None)

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from diffexp.bench.tuning_bench import MODES, compare_sweeps
+from benchmarks.tuning_bench import MODES, compare_sweeps
 
 
 @pytest.mark.slow

@@ -198,7 +198,7 @@ def test_tuning_benchmark_runs_all_three_sweeps_on_the_pool(tmp_path, monkeypatc
 
     from sweep_helpers import TINY_APP
 
-    from diffexp.bench.tuning_bench import MODES, compare_sweeps
+    from benchmarks.tuning_bench import MODES, compare_sweeps
     from tests.conftest import REPO
 
     monkeypatch.setattr("os.environ", subprocess_env())

@@ -82,7 +82,7 @@ def from_dict(table: dict[str, Any], source: str = "table") -> CurveTable:
     if table.get("schema_version") != SCHEMA_VERSION:
         raise DataError(
             f"{source}: schema_version {table.get('schema_version')!r}, expected {SCHEMA_VERSION}; "
-            "re-record it with python -m diffexp.bench.record_curves"
+            "re-record it with python -m benchmarks.record_curves"
         )
     try:
         curves = tuple(
@@ -117,7 +117,7 @@ def load(path: Path) -> CurveTable:
         return from_dict(json.loads(path.read_text()), str(path))
     except FileNotFoundError as error:
         raise DataError(
-            f"{path}: no such curve table; record one with python -m diffexp.bench.record_curves"
+            f"{path}: no such curve table; record one with python -m benchmarks.record_curves"
         ) from error
     except json.JSONDecodeError as error:
         raise DataError(f"{path}: not JSON ({error})") from error

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import keras
 
+from benchmarks import stats
+from benchmarks.context import BenchContext
 from diffexp import runtime
-from diffexp.bench import stats
-from diffexp.bench.context import BenchContext
 
 
 def policies(gpu: bool) -> list[str]:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import optuna
 
-from diffexp.bench.curve_table import Curve, CurveTable
+from benchmarks.curve_table import Curve, CurveTable
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,8 @@ import statistics
 import time
 from pathlib import Path
 
-from diffexp.bench import epochs, stats
-from diffexp.bench.context import BenchContext
+from benchmarks import epochs, stats
+from benchmarks.context import BenchContext
 from diffexp.training import records, worker_cache
 
 PARTS = ("data", "model_build", "compile", "writes")

@@ -1,4 +1,4 @@
-"""`python -m diffexp.bench.thread_peer --storage URL --study-name NAME --sweep-dir DIR
+"""`python -m benchmarks.thread_peer --storage URL --study-name NAME --sweep-dir DIR
 --n-trials N --n-jobs J [training overrides ...]`: the original note's own parallel recipe, as
 a peer in the tuning benchmark. One process imports TensorFlow once and runs
 `study.optimize(objective, n_jobs=J)`: Optuna's threads share the process (and its
@@ -30,7 +30,7 @@ PRUNER_CONFIG = CONF_DIR / "hydra" / "sweeper" / "pruner" / "median.yaml"
 _COMPOSE_LOCK = threading.Lock()  # Hydra's compose API keeps global state: one thread at a time
 _PLOT_LOCK = threading.Lock()  # matplotlib's mathtext parser is shared and not thread-safe
 
-log = logging.getLogger("diffexp.bench.thread_peer")
+log = logging.getLogger("benchmarks.thread_peer")
 
 
 def search_space(overrides: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:

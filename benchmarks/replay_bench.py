@@ -1,4 +1,4 @@
-"""`python -m diffexp.bench.replay_bench [--table FILE] [--plan WORKERS:POLICIES:SEEDS:N ...]`:
+"""`python -m benchmarks.replay_bench [--table FILE] [--plan WORKERS:POLICIES:SEEDS:N ...]`:
 replay a learning-curve table under every search policy (`replay_policies.POLICIES`) for
 each worker count and seed, and write replay.json, replay.md and the anytime figures.
 
@@ -24,12 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-from diffexp.bench import curve_table, quality, stats
-from diffexp.bench.curve_table import CurveTable
-from diffexp.bench.quality_plot import median_band, plot_bands
-from diffexp.bench.record_curves import DATA_DIR, search_distributions
-from diffexp.bench.replay import replay
-from diffexp.bench.replay_policies import DEFAULT_POLICY, PEER_POLICIES, POLICIES, Policy
+from benchmarks import curve_table, quality, stats
+from benchmarks.curve_table import CurveTable
+from benchmarks.quality_plot import median_band, plot_bands
+from benchmarks.record_curves import DATA_DIR, search_distributions
+from benchmarks.replay import replay
+from benchmarks.replay_policies import DEFAULT_POLICY, PEER_POLICIES, POLICIES, Policy
 from diffexp.errors import ConfigError, UserError, report_user_error
 
 BOOTSTRAP_SAMPLES = 2000
@@ -337,7 +337,7 @@ def run(ctx) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    from diffexp.bench.config import compose_bench
+    from benchmarks.config import compose_bench
 
     size = compose_bench([]).size  # the defaults: conf/bench.yaml, sizes.default.replay_*
     parser.add_argument("--table", type=Path, default=DATA_DIR / str(size.replay_table))

@@ -5,7 +5,7 @@ mean little), each judged against the targets in conf/bench.yaml.
 results = run_bench(compose_bench(["bench.size=smoke"]))
 """
 
-from diffexp.bench.config import BenchConfig, compose_bench
-from diffexp.bench.runner import run_bench
+from benchmarks.config import BenchConfig, compose_bench
+from benchmarks.runner import run_bench
 
 __all__ = ["BenchConfig", "compose_bench", "run_bench"]

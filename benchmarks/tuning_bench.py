@@ -3,13 +3,13 @@ repeated over several sweeper seeds and summarised:
 
 1. sequential: diffexp's sweeper, one trial at a time, no pruning;
 2. threads: the note's own recipe, `study.optimize(objective, n_jobs)` in one process with the
-   median pruner (`diffexp.bench.thread_peer`);
+   median pruner (`benchmarks.thread_peer`);
 3. batched: the official hydra-optuna-sweeper (batches of `n_jobs`, no pruning);
 4. diffexp: asynchronous slots with the median pruner.
 
 Each is a real command in a subprocess with its own storage; the figures are read from the
 storages (trial start/end times) and the subprocess wall time, and time to quality
-(`diffexp.bench.quality`) from when each completed trial was told to the storage. Called by
+(`benchmarks.quality`) from when each completed trial was told to the storage. Called by
 `make bench`. The batched run gets the same DIFFEXP_THREADS as diffexp's trials, so the ratio
 measures batching and pruning, not thread oversubscription.
 """
@@ -29,10 +29,10 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from diffexp.bench import quality, stats
-from diffexp.bench.context import BenchContext
-from diffexp.bench.epochs import share_outside_epochs
-from diffexp.bench.quality_plot import PLOT_FILE, plot_time_to_quality
+from benchmarks import quality, stats
+from benchmarks.context import BenchContext
+from benchmarks.epochs import share_outside_epochs
+from benchmarks.quality_plot import PLOT_FILE, plot_time_to_quality
 from diffexp.names import RUN_CONFIG_FILE
 from diffexp.runtime import THREADS_ENV, available_cores
 from diffexp.training.records import read_metrics
@@ -40,7 +40,7 @@ from diffexp.training.records import read_metrics
 MODES = ("sequential", "batched", "diffexp")  # the three Hydra sweeps of compare_sweeps
 PEERS = ("sequential", "threads", "batched", "diffexp")  # what the section compares
 DIFFEXP_TRAIN = [sys.executable, "-m", "diffexp.train", "search=phase1"]
-THREAD_PEER = [sys.executable, "-m", "diffexp.bench.thread_peer"]
+THREAD_PEER = [sys.executable, "-m", "benchmarks.thread_peer"]
 
 
 def compare_sweeps(
@@ -154,7 +154,7 @@ def run_thread_peer(
     train_overrides: list[str],
     timeout_s: float = 7200,
 ) -> dict[str, Any]:
-    """The note's recipe (`diffexp.bench.thread_peer`) on the same study budget; its idle slot
+    """The note's recipe (`benchmarks.thread_peer`) on the same study budget; its idle slot
     share comes from the storage's trial start and completion times, which are exact for an
     in-process study (no batch is told late)."""
     workdir = Path(workdir).resolve()

@@ -11,16 +11,16 @@ import traceback
 from datetime import datetime
 from pathlib import Path
 
+from benchmarks import machine, report, targets
+from benchmarks.config import BenchConfig
 from diffexp import runtime
-from diffexp.bench import machine, report, targets
-from diffexp.bench.config import BenchConfig
 from diffexp.registry import denoiser_entry
 
-log = logging.getLogger("diffexp.bench")
+log = logging.getLogger("benchmarks")
 
 
 def _section_runner(name: str):
-    from diffexp.bench import (
+    from benchmarks import (
         accumulation_bench,
         overhead_bench,
         precision_bench,
@@ -61,7 +61,7 @@ def run_bench(config: BenchConfig, print_table: bool = True) -> dict:
     runtime.configure_threads(config.train.runtime.threads)  # the first TensorFlow import
     import keras
 
-    from diffexp.bench.context import BenchContext
+    from benchmarks.context import BenchContext
     from diffexp.training import environment
 
     work_dir, stamp = new_work_dir(Path(config.bench.bench.output_dir))

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from diffexp.bench import baselines, flops, stats
-from diffexp.bench.context import BenchContext
+from benchmarks import baselines, flops, stats
+from benchmarks.context import BenchContext
 
 
 def run(ctx: BenchContext) -> dict:

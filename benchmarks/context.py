@@ -11,7 +11,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from diffexp.bench.config import BenchConfig
+from benchmarks.config import BenchConfig
 from diffexp.training.preparation import PreparedData
 
 
@@ -26,8 +26,8 @@ class BenchContext:
     def prepare(cls, config: BenchConfig, work_dir: Path) -> BenchContext:
         """Set precision and seeds and prepare the training config's data once, as a
         training run does."""
+        from benchmarks.machine import device_name
         from diffexp import runtime
-        from diffexp.bench.machine import device_name
         from diffexp.training.preparation import prepare_data
 
         cfg = config.train

@@ -1,4 +1,4 @@
-"""`python -m diffexp.bench.light_model_accuracy [--events N] [--epochs E] [--seed S]`: how
+"""`python -m benchmarks.light_model_accuracy [--events N] [--epochs E] [--seed S]`: how
 close the learned light model (diffexp/models/light_model.py) comes to the simulator's
 analytic expectation on the default detector, fed the geometry and fed the conditions alone.
 
@@ -59,7 +59,7 @@ def measure(n_events: int, epochs: int, seed: int = 0) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m diffexp.bench.light_model_accuracy", description=__doc__
+        prog="python -m benchmarks.light_model_accuracy", description=__doc__
     )
     parser.add_argument("--events", type=int, default=20000, help="simulated events (90% fit)")
     parser.add_argument("--epochs", type=int, default=30, help="passes of the fit")

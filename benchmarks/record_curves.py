@@ -1,5 +1,5 @@
-"""`python -m diffexp.bench.record_curves [--configs N] [--search phase1] [key=value ...]`:
-record the learning-curve table the replay simulator (`diffexp.bench.replay`) replays.
+"""`python -m benchmarks.record_curves [--configs N] [--search phase1] [key=value ...]`:
+record the learning-curve table the replay simulator (`benchmarks.replay`) replays.
 
 N configurations of a search space (`conf/search/<search>.yaml`, its `hydra.sweeper.params`)
 are drawn by a scrambled Sobol sequence (scipy.stats.qmc), so a few dozen points cover the
@@ -10,7 +10,7 @@ build, writes: everything outside its epochs but the compile) and its compile (t
 epoch's excess over the later ones); once per table, a fresh worker's start-up (a Python
 process importing TensorFlow and diffexp), which a process-per-trial launcher pays per trial.
 
-The file (diffexp/bench/data/curves_<profile>.json by default) carries its schema version,
+The file (benchmarks/data/curves_<profile>.json by default) carries its schema version,
 the profile and overrides, the git commit and how long recording took. Any training
 override (`profile=cluster`, `trainer.steps_per_epoch=100`) goes to the trials.
 """
@@ -29,11 +29,12 @@ from pathlib import Path
 from typing import Any
 
 import diffexp.runtime  # noqa: F401 - sets TensorFlow's log level before it is imported
+from diffexp.config import CONF_DIR
 from diffexp.errors import ConfigError, UserError, report_user_error
 
 SCHEMA_VERSION = 1
 DATA_DIR = Path(__file__).parent / "data"
-CONF_SEARCH = Path(__file__).resolve().parents[2] / "conf" / "search"
+CONF_SEARCH = CONF_DIR / "search"
 IMPORT_PROBE = "import diffexp.runtime, tensorflow, diffexp.training.session"
 
 
@@ -87,7 +88,7 @@ def record_trial(cfg, run_dir: Path) -> dict[str, Any]:
     """Train one configuration as a warm worker does; its curve and where its time went."""
     import keras
 
-    from diffexp.bench import epochs
+    from benchmarks import epochs
     from diffexp.training import records
     from diffexp.training.session import TrainingSession
 

@@ -1,4 +1,4 @@
-"""`python -m diffexp.bench [bench.size=smoke|default] [key=value ...]`: measure, write
+"""`python -m benchmarks [bench.size=smoke|default] [key=value ...]`: measure, write
 outputs/bench/<timestamp>/results.json and results.md, print the table."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from diffexp.errors import UserError, report_user_error
 
 
 def main(argv: list[str] | None = None) -> int:
-    from diffexp.bench.config import compose_bench
-    from diffexp.bench.runner import run_bench
+    from benchmarks.config import compose_bench
+    from benchmarks.runner import run_bench
 
     argv = sys.argv[1:] if argv is None else argv
     if any(arg in ("-h", "--help") for arg in argv):

@@ -1,4 +1,4 @@
-"""`python -m diffexp.bench.objective_agreement outputs/sweeps/<sweep> [n_events]`: do the
+"""`python -m benchmarks.objective_agreement outputs/sweeps/<sweep> [n_events]`: do the
 validation loss and the sample quality rank a sweep's trials alike?
 
 For every trial folder with best weights it computes the classifier AUC of generated events

@@ -3,8 +3,8 @@ whole batch: throughput and the peak memory each adds (see machine.peak_memory_m
 
 from __future__ import annotations
 
-from diffexp.bench import machine, stats
-from diffexp.bench.context import BenchContext
+from benchmarks import machine, stats
+from benchmarks.context import BenchContext
 
 
 def run(ctx: BenchContext) -> dict:

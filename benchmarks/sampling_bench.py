@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from diffexp.bench import stats
-from diffexp.bench.context import BenchContext
+from benchmarks import stats
+from benchmarks.context import BenchContext
 from diffexp.models import NoiseSchedule, build_denoiser, sample_ddim, sample_ddpm
 
 

@@ -14,9 +14,9 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks import epochs, stats
+from benchmarks.context import BenchContext
 from diffexp import names
-from diffexp.bench import epochs, stats
-from diffexp.bench.context import BenchContext
 from diffexp.training import records
 
 # The imports of a training process in the order its entry point makes them: TensorFlow first

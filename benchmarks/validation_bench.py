@@ -5,20 +5,19 @@ saved along one training run (the late ones differ little, which is where rankin
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import tensorflow as tf
 from omegaconf import DictConfig, OmegaConf
 from scipy.stats import spearmanr
 
-from diffexp.bench import close_ranking, stats
-from diffexp.bench.context import BenchContext
+from benchmarks import close_ranking, stats
+from benchmarks.context import BenchContext
+from diffexp.config import CONF_DIR
 from diffexp.training.diffusion_loss import DiffusionObjective
 from diffexp.training.validation import build_validator
 
 DRAW_SEEDS = 8  # draw seeds behind the one-draw error spread
-CONF_VALIDATION = Path(__file__).resolve().parents[2] / "conf" / "validation"
+CONF_VALIDATION = CONF_DIR / "validation"
 
 
 class LossEvaluator:

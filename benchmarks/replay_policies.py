@@ -9,15 +9,15 @@ diffexp's own `build_pruner`. So a policy here is what a user gets from the same
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import optuna
 from omegaconf import OmegaConf
 
-from diffexp.bench.replay import Overheads
+from benchmarks.replay import Overheads
+from diffexp.config import CONF_DIR
 
-PRUNER_DIR = Path(__file__).resolve().parents[2] / "conf" / "hydra" / "sweeper" / "pruner"
+PRUNER_DIR = CONF_DIR / "hydra" / "sweeper" / "pruner"
 DEFAULT_POLICY = "diffexp_median"  # the sweeper's defaults: TPE (constant liar) + median
 PEER_POLICIES = ("sequential_random", "threads_recipe", "official_batches")
 SAMPLER_TARGETS = "optuna.samplers.*"  # as the sweeper instantiates its sampler
