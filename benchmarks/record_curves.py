@@ -139,17 +139,23 @@ def record(n_configs: int, search: str, overrides: list[str], seed: int) -> dict
     runtime.configure_threads(cfg.runtime.threads)
     distributions = search_distributions(search)
     configurations = sobol_configurations(distributions, n_configs, seed)
-    worker_cache.enable(True)
+    was_enabled = worker_cache.enabled()
+    worker_cache.enable(True)  # as a warm pool worker keeps its data; restored below
     trials = []
     loads = []
-    with tempfile.TemporaryDirectory(prefix="record_curves_") as scratch:
-        for index, params in enumerate(configurations):
-            trial_cfg = compose_checked([*overrides, *(f"{k}={v}" for k, v in params.items())])
-            trial = {"params": params, **record_trial(trial_cfg, Path(scratch) / f"trial_{index}")}
-            trials.append(trial)
-            loads.append(os.getloadavg()[0])
-            best = min(trial["val_loss"], default=math.nan)
-            print(f"[{index + 1}/{n_configs}] {params} best {best:.4f}", flush=True)
+    try:
+        with tempfile.TemporaryDirectory(prefix="record_curves_") as scratch:
+            for index, params in enumerate(configurations):
+                overridden = [*overrides, *(f"{k}={v}" for k, v in params.items())]
+                trial_dir = Path(scratch) / f"trial_{index}"
+                trial = {"params": params, **record_trial(compose_checked(overridden), trial_dir)}
+                trials.append(trial)
+                loads.append(os.getloadavg()[0])
+                best = min(trial["val_loss"], default=math.nan)
+                print(f"[{index + 1}/{n_configs}] {params} best {best:.4f}", flush=True)
+    finally:
+        worker_cache.enable(was_enabled)
+        worker_cache.clear()
     fresh = fresh_worker_seconds()
     return {
         "schema_version": SCHEMA_VERSION,

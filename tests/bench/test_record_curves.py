@@ -27,6 +27,9 @@ def test_recording_two_configurations_writes_a_replayable_table(tmp_path):
         ]
     )
     assert code == 0
+    from diffexp.training import worker_cache
+
+    assert not worker_cache.enabled()  # left as found: later tests in this process see it off
     raw = json.loads(out.read_text())
     assert raw["schema_version"] == curve_table.SCHEMA_VERSION and raw["profile"] == "smoke"
     assert raw["recording_seconds"] > 0 and raw["fresh_worker_seconds"] > 0

@@ -11,6 +11,7 @@ from diffexp.training import worker_cache
 
 @pytest.fixture
 def cache(tmp_path):
+    worker_cache.enable(False)  # whatever an earlier test in this process left
     worker_cache.clear()
     yield worker_cache
     worker_cache.enable(False)
