@@ -40,6 +40,22 @@ def compose_config(tmp_path: Path, overrides: list[str] = (), profile: str = "sm
     return cfg
 
 
+# Variables that code under test sets in this process on purpose (a password moved off the
+# command line); each test starts and ends with the values the session had.
+_PROCESS_SECRETS = ("DIFFEXP_STORAGE_PASSWORD", "PGPASSWORD")
+
+
+@pytest.fixture(autouse=True)
+def _no_secret_leaks_between_tests():
+    before = {name: os.environ.get(name) for name in _PROCESS_SECRETS}
+    yield
+    for name, value in before.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 @pytest.fixture
 def make_config(tmp_path):
     """Factory: make_config(["optimizer.lr=1e-4"]) -> composed smoke config."""

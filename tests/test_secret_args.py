@@ -42,7 +42,11 @@ def test_arguments_without_a_password_are_left_alone(text):
 
 
 def test_the_entrypoint_filter_moves_the_password_to_the_environment(monkeypatch):
-    monkeypatch.delenv(STORAGE_PASSWORD_ENV, raising=False)
+    # setenv first so that monkeypatch restores the variable's absence afterwards: a bare
+    # delenv of an unset variable records nothing, and the password set below would leak
+    # into every later test of this xdist worker
+    monkeypatch.setenv(STORAGE_PASSWORD_ENV, "")
+    monkeypatch.delenv(STORAGE_PASSWORD_ENV)
     monkeypatch.setenv("PGPASSWORD", "theirs")
     monkeypatch.setattr(sys, "argv", ["train", "-m", "paths.study_storage=postgresql://a:pw@h/d"])
     hide_command_line_passwords()  # pytest's own command line holds no password: no re-exec

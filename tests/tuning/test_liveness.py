@@ -123,6 +123,7 @@ def test_sweepers_draw_from_their_own_seed_streams_but_grids_share_one():
 
 
 def test_password_leaves_the_url_and_comes_back_from_the_environment(monkeypatch):
+    monkeypatch.delenv(STORAGE_PASSWORD_ENV, raising=False)
     url = "postgresql+psycopg2://bob:p%40ss@db.example:5432/studies"
     bare, password = url_without_password(url)
     assert bare == "postgresql+psycopg2://bob@db.example:5432/studies"
