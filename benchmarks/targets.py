@@ -251,7 +251,7 @@ def _warm_trial(results: dict, targets: DictConfig) -> list[dict]:
     before = _median(results, "warm_trial", "before_outside_share")
     parts = ("data", "model_build", "compile", "writes")
     shares = {p: _median(results, "warm_trial", f"after_{p}_share") for p in parts}
-    note = f"before (data prepared per trial): {before:.0%}" if before is not None else ""
+    note = f"before (compiled per trial): {before:.0%}" if before is not None else ""
     if all(v is not None for v in shares.values()):
         note += "; after, by part: " + ", ".join(f"{p} {v:.0%}" for p, v in shares.items())
     return [
@@ -260,7 +260,7 @@ def _warm_trial(results: dict, targets: DictConfig) -> list[dict]:
             "warm_trial",
             "after_outside_share",
             _median(results, "warm_trial", "after_outside_share"),
-            float(targets.overhead_share),
+            float(targets.warm_trial_share),
             False,
             note,
         )

@@ -1,26 +1,29 @@
 """Section 8: where a phase-1 trial's time goes in a warm worker, before and after the worker
-keeps its prepared data in memory (diffexp.training.worker_cache).
+keeps its compiled trainer per graph shape (diffexp.training.trainer_cache); both keep the
+prepared data in memory (diffexp.training.worker_cache), as the pool worker does.
 
 This process plays the warm pool worker: TensorFlow and diffexp are imported, and trials run
-one after another through the same TrainingSession a pool job runs, with Keras' session
-cleared between them as the worker does. Each trial is timed by part:
+one after another through the same TrainingSession a pool job runs, with the worker's own
+reset between them (`job_runner.reset_between_jobs`). Each trial is timed by part:
 
 - data: preparing the data (load the event cache, split, normalise, encode) and saving the
   normalisation into the run folder;
-- model build: the denoiser, optimizer, validator and trainer;
+- model build: the denoiser, optimizer, validator and trainer (a kept trainer: a fresh
+  denoiser's weights assigned to it, its optimizer reset, the trial's learning rates);
 - compile: the first epoch's excess over a later one (tracing and compiling the step and
   validation functions happens there);
 - writes: checkpoints, best weights, curves and the summary (the trial's time in `fit` and
   after it that is not in its epochs);
 - epochs: the training and validation epochs themselves, less the compile.
 
-The two variants (cache off, cache on) alternate trial by trial, so load from other processes
-falls on both alike; the first trial of each is a warm-up (it fills the cache).
+The two variants (compiled trainers kept: off, on) alternate trial by trial, so load from
+other processes falls on both alike; the first trial of each is a warm-up (it fills the
+caches). Each trial has its own learning rate (`LEARNING_RATE_FACTORS`), as a phase-1 search
+gives them, so a reused trainer must take the new one without a retrace.
 """
 
 from __future__ import annotations
 
-import gc
 import os
 import statistics
 import time
@@ -28,17 +31,17 @@ from pathlib import Path
 
 from benchmarks import epochs, stats
 from benchmarks.context import BenchContext
-from diffexp.training import records, worker_cache
+from diffexp.training import records, trainer_cache, worker_cache
 
 PARTS = ("data", "model_build", "compile", "writes")
-VARIANTS = {"before": False, "after": True}  # variant: worker_cache on?
+VARIANTS = {"before": False, "after": True}  # variant: trainer_cache on? (worker_cache: always)
+LEARNING_RATE_FACTORS = (1.0, 0.5, 2.0, 0.25, 4.0)  # trial i trains at lr x factor[i % 5]
 
 
 def timed_trial(cfg, run_dir: Path) -> dict[str, float]:
     """Seconds of each part of one trial, its epochs and its total."""
-    import keras
-
     from diffexp.training.session import TrainingSession
+    from hydra_plugins.diffexp_pool_launcher.job_runner import reset_between_jobs
 
     started = time.perf_counter()
     session = TrainingSession(cfg, run_dir)
@@ -52,8 +55,7 @@ def timed_trial(cfg, run_dir: Path) -> dict[str, float]:
     rows = records.read_metrics(run_dir)
     compile_seconds = epochs.first_epoch_excess(rows)
     training = float(rows[-1]["training_time_seconds"])
-    keras.backend.clear_session()  # as the pool worker does after answering (untimed)
-    gc.collect()
+    reset_between_jobs()  # what the pool worker does after answering (untimed)
     return {
         "data": prepared - started,
         "model_build": built - prepared,
@@ -66,24 +68,36 @@ def timed_trial(cfg, run_dir: Path) -> dict[str, float]:
 
 def run(ctx: BenchContext) -> dict:
     size = ctx.size
-    cfg = ctx.train_cfg(dict(size.warm_trial_overrides))
     timings: dict[str, list[dict[str, float]]] = {name: [] for name in VARIANTS}
     loads: list[float] = []
-    was_enabled = worker_cache.enabled()
+    was_enabled = worker_cache.enabled(), trainer_cache.enabled()
     worker_cache.clear()
+    trainer_cache.clear()
+    worker_cache.enable(True)
     try:
         for index in range(int(size.warm_trials) + 1):  # +1: the warm-up trial of each variant
-            for name, cache_on in VARIANTS.items():
-                worker_cache.enable(cache_on)
+            cfg = _trial_cfg(ctx, index)
+            for name, trainers_kept in VARIANTS.items():
+                trainer_cache.enable(trainers_kept)
                 run_dir = ctx.work_dir / "warm_trial" / f"{name}_{index}"
                 timing = timed_trial(cfg, run_dir)
                 if index > 0:
                     timings[name].append(timing)
                     loads.append(os.getloadavg()[0])
     finally:
-        worker_cache.enable(was_enabled)
+        worker_cache.enable(was_enabled[0])
+        trainer_cache.enable(was_enabled[1])
         worker_cache.clear()
+        trainer_cache.clear()
     return {"figures": _figures(timings, ctx.device), "details": _details(ctx, timings, loads)}
+
+
+def _trial_cfg(ctx: BenchContext, index: int):
+    """Trial `index`'s config: the section's overrides, its own learning rate."""
+    overrides = dict(ctx.size.warm_trial_overrides)
+    base = ctx.train_cfg(overrides)
+    factor = LEARNING_RATE_FACTORS[index % len(LEARNING_RATE_FACTORS)]
+    return ctx.train_cfg({**overrides, "optimizer.lr": float(base.optimizer.lr) * factor})
 
 
 def _figures(timings: dict[str, list[dict[str, float]]], device: str) -> dict:
@@ -106,6 +120,7 @@ def _details(ctx: BenchContext, timings: dict, loads: list[float]) -> dict:
         "epochs": int(cfg.trainer.epochs),
         "steps_per_epoch": int(cfg.trainer.steps_per_epoch),
         "batch_size": int(cfg.trainer.batch_size),
+        "learning_rate_factors": list(LEARNING_RATE_FACTORS[: int(ctx.size.warm_trials) + 1]),
         "trials": timings,
         "load_average_1m_median": statistics.median(loads) if loads else None,
     }

@@ -8,8 +8,10 @@ import logging
 import os
 import random
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import ModuleType
 
 log = logging.getLogger(__name__)
@@ -95,19 +97,79 @@ def configure_threads(configured: int | None) -> int:
     return threads
 
 
+_tensorflow_seed: int | None = None  # the seed seed_everything last gave TensorFlow
+_seeding = threading.Lock()
+
+
 def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy, Keras (`keras.utils.set_random_seed`) and TensorFlow, TensorFlow
+    only when its seed changes: setting it clears TensorFlow's kernel cache, and with it what a
+    warm worker keeps of every compiled function (diffexp.training.trainer_cache), ~1 s a
+    trial to instantiate again. Nothing in diffexp draws from TensorFlow's global seed (its
+    in-graph draws come from seeded tf.random.Generators and Keras seed generators)."""
+    global _tensorflow_seed
     import keras
     import numpy as np
 
     random.seed(seed)
     np.random.seed(seed)
-    keras.utils.set_random_seed(seed)
+    tf = import_tensorflow()
+    with _seeding:
+        if _tensorflow_seed != seed:
+            keras.utils.set_random_seed(seed)
+            _tensorflow_seed = seed
+            return
+        set_seed = tf.random.set_seed
+        tf.random.set_seed = lambda _seed: None  # Keras' other seeds, TensorFlow's kept
+        try:
+            keras.utils.set_random_seed(seed)
+        finally:
+            tf.random.set_seed = set_seed
 
 
 def gpu_available() -> bool:
     import tensorflow as tf
 
     return bool(tf.config.list_physical_devices("GPU"))
+
+
+XLA_CACHE_FLAG = "--tf_xla_persistent_cache_directory"
+
+
+def use_persistent_xla_cache(directory: str | Path | None) -> Path | None:
+    """Let TensorFlow keep the executables XLA compiles under `directory` and load them in
+    later processes instead of compiling again (its TF_XLA_FLAGS persistent cache; measured
+    with TF 2.21 on a CPU). TensorFlow reads the flag at its first XLA compilation, so call
+    this before that; a flag already in TF_XLA_FLAGS wins. Executables are machine code: each
+    machine type (CPU features, GPUs) gets its own subfolder, so a folder shared over NFS
+    never hands one node's code to another. Keep it where only you can write (outputs/).
+    Returns the folder in use (None: disabled or set elsewhere)."""
+    if directory is None or XLA_CACHE_FLAG in os.environ.get("TF_XLA_FLAGS", ""):
+        return None
+    folder = Path(directory) / _machine_fingerprint()
+    folder.mkdir(parents=True, exist_ok=True)
+    flags = os.environ.get("TF_XLA_FLAGS", "")
+    os.environ["TF_XLA_FLAGS"] = f"{flags} {XLA_CACHE_FLAG}={folder}".strip()
+    return folder
+
+
+def _machine_fingerprint() -> str:
+    """A short name for what compiled code depends on: architecture, CPU flags, GPUs."""
+    import hashlib
+    import platform
+
+    tf = import_tensorflow()
+    try:
+        cpu = Path("/proc/cpuinfo").read_text()
+        flags = next((line for line in cpu.splitlines() if line.startswith("flags")), "")
+    except OSError:
+        flags = platform.processor()
+    gpus = [
+        str(tf.config.experimental.get_device_details(gpu))
+        for gpu in tf.config.list_physical_devices("GPU")
+    ]
+    text = "|".join([platform.machine(), flags, *gpus])
+    return f"{platform.machine()}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 
 def xla_enabled(setting: bool | str | None, pays_on_cpu: bool = False) -> bool:

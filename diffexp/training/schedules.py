@@ -9,6 +9,8 @@ so every schedule is wrapped in `PerOptimizerStep`, which divides it back out.
 from __future__ import annotations
 
 import keras
+import numpy as np
+import tensorflow as tf
 from keras import ops
 from keras.optimizers.schedules import (
     CosineDecay,
@@ -102,6 +104,41 @@ class PerOptimizerStep(LearningRateSchedule):
     def from_config(cls, config: dict) -> PerOptimizerStep:
         schedule = keras.saving.deserialize_keras_object(config["schedule"])
         return cls(schedule, config["accumulation_steps"])
+
+
+@keras.saving.register_keras_serializable(package="diffexp")
+class TabulatedLR(LearningRateSchedule):
+    """A schedule's values per optimizer step, in a variable (`assign` a new table without a
+    retrace: the table's length is left open in the graph). Reads table[micro_step //
+    accumulation_steps], the last value past the end."""
+
+    def __init__(self, values, accumulation_steps: int = 1) -> None:
+        self.table = tf.Variable(
+            np.asarray(values, np.float32), trainable=False, shape=tf.TensorShape([None])
+        )
+        self.accumulation_steps = int(accumulation_steps)
+
+    def assign(self, values: np.ndarray) -> None:
+        self.table.assign(np.asarray(values, np.float32))
+
+    def __call__(self, step):
+        index = ops.floor_divide(ops.cast(step, "int64"), self.accumulation_steps)
+        last = ops.cast(ops.shape(self.table)[0] - 1, "int64")
+        return ops.take(self.table, ops.minimum(index, last))
+
+    def get_config(self) -> dict:
+        return {
+            "values": self.table.numpy().tolist(),
+            "accumulation_steps": self.accumulation_steps,
+        }
+
+
+def schedule_values(schedule: LearningRateSchedule, n_steps: int) -> np.ndarray:
+    """`schedule` at optimizer steps 0 .. n_steps (the last is the value reported after the
+    run's final step), evaluated as the optimizer would, step by step in float32: vectorised
+    so that a schedule with a branch per step (warm-up) runs as one small call."""
+    steps = tf.range(max(1, n_steps) + 1, dtype=tf.int64)
+    return tf.vectorized_map(schedule, steps).numpy().astype(np.float32)
 
 
 def build_schedule(

@@ -15,7 +15,7 @@ from diffexp.data import EventTransform
 from diffexp.errors import UserError, first_line
 from diffexp.io_utils import atomic_write_json
 from diffexp.registry import denoiser_entry
-from diffexp.training import checkpoints, environment, records, worker_cache
+from diffexp.training import checkpoints, environment, records, trainer_cache, worker_cache
 from diffexp.training.preparation import prepare_data
 from diffexp.training.results import DivergedError, TrainResult
 
@@ -45,6 +45,15 @@ def resume_requested(setting: bool | str, run_dir: Path) -> bool:
     return bool(setting)
 
 
+def xla_in_use(cfg: DictConfig) -> bool:
+    """Whether this run XLA-compiles its train step or its validation loss."""
+    from diffexp.training.trainer import resolve_jit_compile
+
+    total_steps = int(cfg.trainer.epochs) * int(cfg.trainer.steps_per_epoch)
+    validation = cfg.validation.mode == "fast" and runtime.xla_enabled(cfg.validation.jit_compile)
+    return resolve_jit_compile(cfg.trainer.jit_compile, total_steps) or validation
+
+
 class TrainingSession:
     """One run in its folder: checks the folder, sets precision and seeds, prepares the data
     (`prepare_data`), keeps the normalisation with the run, then trains (`run`) or runs the
@@ -59,6 +68,8 @@ class TrainingSession:
         self.precision = runtime.configure_precision(
             str(cfg.precision.policy), bool(cfg.precision.force)
         )
+        if xla_in_use(cfg):  # before the first XLA compilation of this process
+            runtime.use_persistent_xla_cache(OmegaConf.select(cfg, "paths.xla_cache_dir"))
         runtime.seed_everything(int(cfg.seed))
         transform_path = self.run_dir / names.TRANSFORM_FILE
         saved = self.resume and transform_path.exists()
@@ -86,6 +97,10 @@ class TrainingSession:
     def build_trainer(self, lr_schedule=None):
         from diffexp.training.trainer import Trainer
 
+        if lr_schedule is None and not self.resume:
+            # a new run: on a compiled trainer the worker kept for this shape (trainer_cache);
+            # a resumed run's data carry the normalisation it saved, so it builds its own
+            return trainer_cache.trainer_for(self.cfg, self.data, self.run_dir)
         return Trainer.from_config(self.cfg, self.data, self.run_dir, lr_schedule=lr_schedule)
 
     def run(self, reporter=None) -> TrainResult:

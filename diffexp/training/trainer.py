@@ -21,7 +21,11 @@ from diffexp.models import NoiseSchedule, build_denoiser
 from diffexp.runtime import xla_enabled
 from diffexp.training import checkpoints, progress, records
 from diffexp.training.diffusion_loss import DiffusionObjective
-from diffexp.training.optimizers import build_optimizer, current_learning_rate
+from diffexp.training.optimizers import (
+    assign_trial_hyperparameters,
+    build_optimizer,
+    current_learning_rate,
+)
 from diffexp.training.preparation import PreparedData
 from diffexp.training.results import DivergedError, TrainResult
 from diffexp.training.schedules import build_schedule
@@ -40,6 +44,8 @@ class Validator(Protocol):
     """The validation loss of the current weights (FastValidator, NaiveValidator)."""
 
     def validate(self) -> float: ...
+
+    def redraw(self, x0: np.ndarray, conditions: np.ndarray, seed: int) -> None: ...
 
 
 # `trainer.jit_compile=auto` turns XLA on for runs of at least this many optimizer steps (or on a
@@ -74,6 +80,14 @@ class TrainerSettings:
     def micro_batch_size(self) -> int:
         return self.batch_size // self.accumulation_steps
 
+    @property
+    def total_steps(self) -> int:
+        return self.epochs * self.steps_per_epoch
+
+    def graph_settings(self) -> tuple:
+        """The settings traced into the compiled step (the rest are read in Python)."""
+        return (self.batch_size, self.accumulation_steps, self.jit_compile)
+
     @classmethod
     def from_config(cls, cfg: DictConfig) -> TrainerSettings:
         trainer = cfg.trainer
@@ -91,6 +105,14 @@ class TrainerSettings:
             early_stopping_min_delta=float(trainer.early_stopping.min_delta),
             seed=int(cfg.seed),
         )
+
+
+def _configured_schedule(
+    cfg: DictConfig, settings: TrainerSettings
+) -> keras.optimizers.schedules.LearningRateSchedule:
+    return build_schedule(
+        cfg.schedule, float(cfg.optimizer.lr), settings.steps_per_epoch, settings.epochs
+    )
 
 
 class Trainer:
@@ -117,6 +139,8 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.settings = settings
         self.optimizer.build(self.model.trainable_variables)
+        # the optimizer's state before its first step (slots, iteration count, loss scale)
+        self._optimizer_start = [v.numpy() for v in self.optimizer.variables]
         self.rng = tf.random.Generator.from_seed(settings.seed)
         self._train_x = tf.constant(train_x, tf.float32)
         self._train_c = tf.constant(train_c, tf.float32)
@@ -138,12 +162,13 @@ class Trainer:
         settings = TrainerSettings.from_config(cfg)
         model = build_denoiser(cfg.model, data.n_features, data.n_conditions, data.prior)
         objective = DiffusionObjective(model, NoiseSchedule.from_config(cfg.diffusion))
+        # the configured schedule as a table in a variable (a reused trainer assigns the next
+        # trial's); a given one (the LR range test's ramp) runs in the graph
+        schedule_steps = settings.total_steps if lr_schedule is None else None
         if lr_schedule is None:
-            lr_schedule = build_schedule(
-                cfg.schedule, float(cfg.optimizer.lr), settings.steps_per_epoch, settings.epochs
-            )
+            lr_schedule = _configured_schedule(cfg, settings)
         loss_scaling = keras.mixed_precision.global_policy().name == "mixed_float16"
-        optimizer = build_optimizer(cfg.optimizer, lr_schedule, loss_scaling)
+        optimizer = build_optimizer(cfg.optimizer, lr_schedule, loss_scaling, schedule_steps)
         validator = build_validator(
             cfg.validation,
             objective,
@@ -155,6 +180,40 @@ class Trainer:
         return cls(
             model, objective, optimizer, validator, data.train_x, data.train_c, run_dir, settings
         )
+
+    def reuse_for(self, cfg: DictConfig, data: PreparedData, run_dir: Path) -> Trainer:
+        """This trainer, compiled functions kept, set to start the run `cfg` describes as
+        `from_config` would: the weights a fresh build draws, the optimizer's state before
+        its first step, `cfg`'s learning rates and weight decay, the data RNG and the
+        validation draws of `cfg.seed`. `cfg` must agree with this trainer on everything
+        traced into its graphs (diffexp.training.trainer_cache.shape_key); `data` must be the
+        data it was built on."""
+        settings = TrainerSettings.from_config(cfg)
+        if settings.graph_settings() != self.settings.graph_settings():
+            raise ValueError("reuse_for: the new run's batch, accumulation or XLA setting differ")
+        # The initializers' seeds are drawn from the global seed as the layers are made, so
+        # making the layers is the one exact way to get the weights a fresh run starts from;
+        # their values go into the traced variables in place
+        fresh = build_denoiser(cfg.model, data.n_features, data.n_conditions, data.prior)
+        for variable, value in zip(self.model.variables, fresh.variables, strict=True):
+            variable.assign(value)
+        for variable, value in zip(self.optimizer.variables, self._optimizer_start, strict=True):
+            variable.assign(value)
+        assign_trial_hyperparameters(
+            self.optimizer, cfg.optimizer, _configured_schedule(cfg, settings), settings.total_steps
+        )
+        self.rng.reset_from_seed(settings.seed)
+        self.validator.redraw(data.val_x, data.val_c, settings.seed + 1)
+        self.settings = settings
+        self.run_dir = Path(run_dir)
+        self._best_weights = None
+        return self
+
+    @property
+    def tracing_count(self) -> int:
+        """Traces of the compiled step loop and of the validation loss so far."""
+        validation = getattr(self.validator, "tracing_count", 0)
+        return int(self._compiled_steps.experimental_get_tracing_count()) + validation
 
     @property
     def parameter_count(self) -> int:

@@ -41,14 +41,10 @@ class FastValidator:
         seed: int,
         jit_compile: bool = True,
     ) -> None:
-        n_samples = min(len(x0), batch_size * n_batches)
-        rng = np.random.default_rng(seed)
-        t = stratified_steps(rng, n_samples, objective.n_steps)
-        noise = rng.standard_normal((n_samples, x0.shape[1])).astype(np.float32)
-        weight = np.ones(n_samples, np.float32)
-        arrays = (x0[:n_samples], conditions[:n_samples], t, noise, weight)
-        self._stacked = tuple(tf.constant(_padded_batches(a, batch_size)) for a in arrays)
-        self.n_samples = n_samples
+        self.batch_size = batch_size
+        self.n_batches = n_batches
+        self.n_steps = objective.n_steps
+        self.redraw(x0, conditions, seed)
 
         def total_loss(x0_b, cond_b, t_b, noise_b, weight_b):
             def body(i, total):
@@ -63,6 +59,19 @@ class FastValidator:
 
         self._total_loss = tf.function(total_loss, jit_compile=jit_compile, autograph=False)
 
+    def redraw(self, x0: np.ndarray, conditions: np.ndarray, seed: int) -> None:
+        """Draw the fixed (t, noise) pairs for `seed` on these validation events; with the
+        same number of events the compiled loss is reused as it is (a warm worker's next
+        trial, diffexp.training.trainer_cache)."""
+        n_samples = min(len(x0), self.batch_size * self.n_batches)
+        rng = np.random.default_rng(seed)
+        t = stratified_steps(rng, n_samples, self.n_steps)
+        noise = rng.standard_normal((n_samples, x0.shape[1])).astype(np.float32)
+        weight = np.ones(n_samples, np.float32)
+        arrays = (x0[:n_samples], conditions[:n_samples], t, noise, weight)
+        self._stacked = tuple(tf.constant(_padded_batches(a, self.batch_size)) for a in arrays)
+        self.n_samples = n_samples
+
     @property
     def batch_shape(self) -> tuple[int, int]:
         """(batches, samples per batch) of one validation, the last batch padded."""
@@ -70,6 +79,11 @@ class FastValidator:
 
     def validate(self) -> float:
         return float(self._total_loss(*self._stacked)) / self.n_samples
+
+    @property
+    def tracing_count(self) -> int:
+        """How often the compiled loss was traced (a reused validator adds none)."""
+        return int(self._total_loss.experimental_get_tracing_count())
 
 
 def _padded_batches(array: np.ndarray, batch_size: int) -> np.ndarray:
@@ -96,6 +110,11 @@ class NaiveValidator:
         self.conditions = conditions
         self.batch_size = batch_size
         self.n_batches = n_batches
+        self.rng = np.random.default_rng(seed)
+
+    def redraw(self, x0: np.ndarray, conditions: np.ndarray, seed: int) -> None:
+        """Start over on these events with `seed` (nothing is compiled here)."""
+        self.x0, self.conditions = x0, conditions
         self.rng = np.random.default_rng(seed)
 
     def validate(self) -> float:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -27,24 +27,59 @@ if TYPE_CHECKING:  # importing preparation imports TensorFlow; the pool worker e
 
 MAX_ENTRIES = 2  # data sets kept at once: a search uses one; two cover a switch between searches
 
-_cache: OrderedDict[str, PreparedData] = OrderedDict()
-_enabled = False
+T = TypeVar("T")
+
+
+class WorkerMemory(Generic[T]):
+    """Up to `max_entries` things a worker keeps across trials, by key, least recently used
+    dropped first; off until `enable()`."""
+
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self.enabled = False
+        self._kept: OrderedDict[str, T] = OrderedDict()
+
+    def enable(self, on: bool = True) -> None:
+        """Keep things from now on (`on=False`: stop; what is kept stays until `clear()`)."""
+        self.enabled = on
+
+    def is_enabled(self) -> bool:
+        return self.enabled
+
+    def get(self, key: str) -> T | None:
+        if key in self._kept:
+            self._kept.move_to_end(key)
+        return self._kept.get(key)
+
+    def keep(self, key: str, value: T) -> T:
+        self._kept[key] = value
+        while len(self._kept) > self.max_entries:
+            self._kept.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        self._kept.clear()
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+
+_memory: WorkerMemory[PreparedData] = WorkerMemory(MAX_ENTRIES)
 
 
 def enable(on: bool = True) -> None:
     """Keep prepared data across trials in this process (`on=False`: prepare it afresh for
     every run; what is kept stays until `clear()`)."""
-    global _enabled
-    _enabled = on
+    _memory.enabled = on
 
 
 def clear() -> None:
     """Forget every kept data set."""
-    _cache.clear()
+    _memory.clear()
 
 
 def enabled() -> bool:
-    return _enabled
+    return _memory.enabled
 
 
 def data_key(cfg: DictConfig) -> str:
@@ -66,14 +101,8 @@ def prepared_data(cfg: DictConfig) -> PreparedData:
     and prepared before."""
     from diffexp.training.preparation import prepare_data
 
-    if not _enabled:
+    if not _memory.enabled:
         return prepare_data(cfg)
     key = data_key(cfg)
-    if key in _cache:
-        _cache.move_to_end(key)
-        return _cache[key]
-    data = prepare_data(cfg)
-    _cache[key] = data
-    while len(_cache) > MAX_ENTRIES:
-        _cache.popitem(last=False)
-    return data
+    kept = _memory.get(key)
+    return kept if kept is not None else _memory.keep(key, prepare_data(cfg))

@@ -100,10 +100,18 @@ def _exit_with_parent() -> None:
 
 def _keep_data_across_jobs() -> None:
     """Trials in this worker share their prepared data (diffexp.training.worker_cache): a
-    search changes the model, not the data, and preparing it again is per-trial overhead."""
-    from diffexp.training import worker_cache
+    search changes the model, not the data, and preparing it again is per-trial overhead; and
+    trials whose graphs have the same shape share one compiled trainer
+    (diffexp.training.trainer_cache), so only the first of them traces and compiles."""
+    from diffexp.training import trainer_cache, worker_cache
 
     worker_cache.enable()
+    trainer_cache.enable()
+
+
+def _keeps_compiled_trainers() -> bool:
+    trainer_cache = sys.modules.get("diffexp.training.trainer_cache")
+    return trainer_cache is not None and trainer_cache.enabled()
 
 
 def run_payload(data: bytes, jobs_run: int) -> bytes:
@@ -203,11 +211,16 @@ def _announced(task_function: TaskFunction, job_num: int, jobs_run: int) -> Task
 
 def reset_between_jobs() -> None:
     """Drop the last job's Keras graphs and dtype policy (a mixed-precision trial must not
-    turn the next one mixed); only if the job imported Keras at all."""
+    turn the next one mixed); only if the job imported Keras at all. While the worker keeps
+    compiled trainers (diffexp.training.trainer_cache) Keras' session is not cleared: that
+    also clears TensorFlow's kernel cache, and every kept function would be instantiated
+    again (~1 s a trial); what else it resets is Keras' layer-name counters, which diffexp
+    does not depend on (checkpoints key variables by the names the model builders set)."""
     keras = sys.modules.get("keras")
     try:
         if keras is not None:
-            keras.backend.clear_session()
+            if not _keeps_compiled_trainers():
+                keras.backend.clear_session()
             keras.mixed_precision.set_global_policy("float32")
         gc.collect()
     except Exception:  # the job has answered already; the next one starts from here anyway
