@@ -4,7 +4,8 @@ prepared data in memory (diffexp.training.worker_cache), as the pool worker does
 
 This process plays the warm pool worker: TensorFlow and diffexp are imported, and trials run
 one after another through the same TrainingSession a pool job runs, with the worker's own
-reset between them (`job_runner.reset_between_jobs`). Each trial is timed by part:
+reset between them (`job_runner.reset_between_jobs`, as a worker that keeps compiled trainers
+runs it). Each trial is timed by part:
 
 - data: preparing the data (load the event cache, split, normalise, encode) and saving the
   normalisation into the run folder;
@@ -55,7 +56,15 @@ def timed_trial(cfg, run_dir: Path) -> dict[str, float]:
     rows = records.read_metrics(run_dir)
     compile_seconds = epochs.first_epoch_excess(rows)
     training = float(rows[-1]["training_time_seconds"])
-    reset_between_jobs()  # what the pool worker does after answering (untimed)
+    # what a worker that keeps compiled trainers does after answering (untimed): the other
+    # variant's Keras session clear would also drop what this process keeps for the "after"
+    # trials (TensorFlow's kernel cache), which no real worker of either kind does to the other
+    kept = trainer_cache.enabled()
+    trainer_cache.enable(True)
+    try:
+        reset_between_jobs()
+    finally:
+        trainer_cache.enable(kept)
     return {
         "data": prepared - started,
         "model_build": built - prepared,
