@@ -138,12 +138,13 @@ XLA_CACHE_FLAG = "--tf_xla_persistent_cache_directory"
 
 def use_persistent_xla_cache(directory: str | Path | None) -> Path | None:
     """Let TensorFlow keep the executables XLA compiles under `directory` and load them in
-    later processes instead of compiling again (its TF_XLA_FLAGS persistent cache; measured
-    with TF 2.21 on a CPU). TensorFlow reads the flag at its first XLA compilation, so call
-    this before that; a flag already in TF_XLA_FLAGS wins. Executables are machine code: each
-    machine type (CPU features, GPUs) gets its own subfolder, so a folder shared over NFS
-    never hands one node's code to another. Keep it where only you can write (outputs/).
-    Returns the folder in use (None: disabled or set elsewhere)."""
+    later processes instead of compiling again (its TF_XLA_FLAGS persistent cache; checked
+    with TF 2.21 on a CPU). Only XLA compilations (`jit_compile`) use it. TensorFlow reads the
+    flag once, when its runtime starts (the first op or device query), so the entry point
+    calls this before that; a cache flag already in TF_XLA_FLAGS wins. Executables are machine
+    code: each machine type (CPU features, GPU models) gets its own subfolder, so a folder
+    shared over NFS never hands one node's code to another. Keep it where only you can write
+    (outputs/). Returns the folder in use (None: disabled or set elsewhere)."""
     if directory is None or XLA_CACHE_FLAG in os.environ.get("TF_XLA_FLAGS", ""):
         return None
     folder = Path(directory) / _machine_fingerprint()
@@ -154,22 +155,21 @@ def use_persistent_xla_cache(directory: str | Path | None) -> Path | None:
 
 
 def _machine_fingerprint() -> str:
-    """A short name for what compiled code depends on: architecture, CPU flags, GPUs."""
+    """A short name for what compiled code depends on (architecture, CPU flags, GPU models),
+    read from /proc without starting TensorFlow."""
     import hashlib
     import platform
 
-    tf = import_tensorflow()
+    parts = [platform.machine()]
     try:
         cpu = Path("/proc/cpuinfo").read_text()
-        flags = next((line for line in cpu.splitlines() if line.startswith("flags")), "")
+        parts += [line for line in cpu.splitlines() if line.startswith("flags")][:1]
     except OSError:
-        flags = platform.processor()
-    gpus = [
-        str(tf.config.experimental.get_device_details(gpu))
-        for gpu in tf.config.list_physical_devices("GPU")
-    ]
-    text = "|".join([platform.machine(), flags, *gpus])
-    return f"{platform.machine()}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+        parts.append(platform.processor())
+    for gpu in sorted(Path("/proc/driver/nvidia/gpus").glob("*/information")):
+        parts += [line for line in gpu.read_text().splitlines() if line.startswith("Model")]
+    digest = hashlib.sha256("|".join(parts).encode()).hexdigest()[:12]
+    return f"{platform.machine()}-{digest}"
 
 
 def xla_enabled(setting: bool | str | None, pays_on_cpu: bool = False) -> bool:

@@ -67,6 +67,8 @@ def lr_range_test(cfg: DictConfig, run_dir: Path) -> float:
 
 def _job(cfg: DictConfig) -> float:
     validate_config(cfg)
+    # before TensorFlow starts its runtime, which reads the flag once (XLA compilations only)
+    runtime.use_persistent_xla_cache(OmegaConf.select(cfg, "paths.xla_cache_dir"))
     check_memory(cfg)  # before anything is allocated: one line instead of the OOM killer
     run_dir = run_directory()
     runtime.configure_threads(cfg.runtime.threads)

@@ -45,15 +45,6 @@ def resume_requested(setting: bool | str, run_dir: Path) -> bool:
     return bool(setting)
 
 
-def xla_in_use(cfg: DictConfig) -> bool:
-    """Whether this run XLA-compiles its train step or its validation loss."""
-    from diffexp.training.trainer import resolve_jit_compile
-
-    total_steps = int(cfg.trainer.epochs) * int(cfg.trainer.steps_per_epoch)
-    validation = cfg.validation.mode == "fast" and runtime.xla_enabled(cfg.validation.jit_compile)
-    return resolve_jit_compile(cfg.trainer.jit_compile, total_steps) or validation
-
-
 class TrainingSession:
     """One run in its folder: checks the folder, sets precision and seeds, prepares the data
     (`prepare_data`), keeps the normalisation with the run, then trains (`run`) or runs the
@@ -68,8 +59,6 @@ class TrainingSession:
         self.precision = runtime.configure_precision(
             str(cfg.precision.policy), bool(cfg.precision.force)
         )
-        if xla_in_use(cfg):  # before the first XLA compilation of this process
-            runtime.use_persistent_xla_cache(OmegaConf.select(cfg, "paths.xla_cache_dir"))
         runtime.seed_everything(int(cfg.seed))
         transform_path = self.run_dir / names.TRANSFORM_FILE
         saved = self.resume and transform_path.exists()

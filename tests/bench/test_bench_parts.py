@@ -183,7 +183,7 @@ def test_targets_are_judged_pass_missed_or_not_judged():
         in (rows["close-checkpoint ranking (pair concordance)"]["note"])
     )
     assert (
-        "before (data prepared per trial): 40%"
+        "before (compiled per trial): 40%"
         in (rows["warm-worker trial outside its epochs"]["note"])
     )
 
