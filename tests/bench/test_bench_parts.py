@@ -183,8 +183,7 @@ def test_targets_are_judged_pass_missed_or_not_judged():
         in (rows["close-checkpoint ranking (pair concordance)"]["note"])
     )
     assert (
-        "before (compiled per trial): 40%"
-        in (rows["warm-worker trial outside its epochs"]["note"])
+        "before (compiled per trial): 40%" in (rows["warm-worker trial outside its epochs"]["note"])
     )
 
     results["overhead"]["details"]["profile"] = "smoke"

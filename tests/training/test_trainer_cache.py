@@ -119,23 +119,26 @@ def _state(trainer: Trainer) -> list[np.ndarray]:
     ]
 
 
-def test_a_kept_trainer_starts_exactly_where_a_fresh_build_starts(caches, tmp_path):
+@pytest.mark.parametrize(
+    "precision",
+    [[], ["precision=mixed_float16", "precision.force=true"]],
+    ids=["float32", "float16-loss-scaled"],
+)
+def test_a_kept_trainer_starts_exactly_where_a_fresh_build_starts(caches, tmp_path, precision):
     """Re-initialised in place: after a trained trial, reuse gives bit for bit the weights,
-    optimizer state, learning rates, RNG and validation draws a fresh build gets (same seed as
-    before, so seeding takes the path that keeps TensorFlow's seed)."""
-    trial_a = _cfg(tmp_path, ["optimizer=adamw", "data.seed=5", "seed=11"])
-    trial_b = _cfg(
-        tmp_path,
-        ["optimizer=adamw", "data.seed=5", "seed=11", "optimizer.lr=5e-3", "schedule=constant"],
-    )
+    optimizer state (a loss-scale optimizer's too), learning rates, RNG and validation draws a
+    fresh build gets (same seed as before, so seeding takes the path that keeps TensorFlow's
+    seed)."""
+    common = ["optimizer=adamw", "data.seed=5", "seed=11", *precision]
+    trial_a = _cfg(tmp_path, common)
+    trial_b = _cfg(tmp_path, [*common, "optimizer.lr=5e-3", "schedule=constant"])
     session_a = TrainingSession(trial_a, tmp_path / "a")
     kept = session_a.build_trainer()
     kept.fit()
     _between_jobs()
 
-    trainer_cache.enable(False)  # the fresh build of trial B
-    runtime.seed_everything(11)
-    fresh = _state(Trainer.from_config(trial_b, session_a.data, tmp_path / "fresh"))
+    trainer_cache.enable(False)  # the fresh build of trial B, seeded and with its precision
+    fresh = _state(TrainingSession(trial_b, tmp_path / "fresh").build_trainer())
 
     trainer_cache.enable()
     session_b = TrainingSession(trial_b, tmp_path / "b")  # seeds as a fresh run does
