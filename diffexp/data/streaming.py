@@ -198,6 +198,17 @@ def open_streamed_events(data_cfg: Mapping[str, Any] | DictConfig) -> StreamedEv
     )
 
 
+def blocks_per_pass(events: StreamedEvents, block_events: int) -> int:
+    """Blocks of `block_events` one pass over the training events yields (at least one)."""
+    n_blocks = events.n_train // block_events
+    if n_blocks == 0:
+        raise DataError(
+            f"{events.file.path}: {events.n_train} training events, fewer than one block of "
+            f"{block_events} (trainer.batch_size x trainer.steps_per_execution); lower either"
+        )
+    return n_blocks
+
+
 def shuffled_training_blocks(
     events: StreamedEvents,
     encode: Callable[[EventSet], EncodedBlock],
@@ -210,13 +221,7 @@ def shuffled_training_blocks(
     module docstring says how they are shuffled). A pass yields n_train // block_events
     blocks; the fewer than block_events left at its end (different ones each pass) wait for
     the next. `start_block` skips that many blocks (a resumed run continues the sequence)."""
-    blocks_per_pass = events.n_train // block_events
-    if blocks_per_pass == 0:
-        raise DataError(
-            f"{events.file.path}: {events.n_train} training events, fewer than one block of "
-            f"{block_events} (batch x steps_per_execution); use a smaller batch"
-        )
-    pass_index, skip = divmod(start_block, blocks_per_pass)
+    pass_index, skip = divmod(start_block, blocks_per_pass(events, block_events))
     while True:
         for block in _one_pass(events, encode, block_events, shuffle_chunks, (seed, pass_index)):
             if skip:

@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from diffexp.data import EventTransform
-from diffexp.data.streaming import StreamedEvents, shuffled_training_blocks
+from diffexp.data.streaming import StreamedEvents, blocks_per_pass, shuffled_training_blocks
 
 PREFETCH_BLOCKS = 4  # blocks read ahead: a few steps of latency hidden, a few MB held
 
@@ -53,6 +53,7 @@ class StepBatches:
         self.step_events = batch_size
         start_block, self._skip_steps = divmod(start_step, block_steps)
         block_events = block_steps * batch_size
+        blocks_per_pass(stream.events, block_events)  # too few events: one line, here
         n_pmt, n_conditions = stream.events.n_pmt, len(stream.events.condition_names)
 
         def blocks():
