@@ -23,6 +23,7 @@ SECTIONS = (
     "overhead",
     "warm_trial",
     "replay",
+    "streaming",
 )
 
 
@@ -41,7 +42,9 @@ class BenchConfig:
 
     @property
     def sections(self) -> list[str]:
-        return list(self.bench.bench.sections)
+        """bench.sections less those the chosen size skips (sizes.<size>.skip_sections)."""
+        skipped = set(self.size.get("skip_sections") or [])
+        return [name for name in self.bench.bench.sections if name not in skipped]
 
 
 def split_overrides(overrides: list[str]) -> tuple[list[str], list[str]]:

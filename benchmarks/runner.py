@@ -26,6 +26,7 @@ def _section_runner(name: str):
         precision_bench,
         replay_bench,
         sampling_bench,
+        streaming_bench,
         throughput_bench,
         tuning_bench,
         validation_bench,
@@ -42,6 +43,7 @@ def _section_runner(name: str):
         "overhead": overhead_bench.run,
         "warm_trial": warm_trial_bench.run,
         "replay": replay_bench.run,
+        "streaming": streaming_bench.run,
     }[name]
 
 

@@ -1,5 +1,6 @@
-"""Each target of issues 6 and 14 judged against the measured figures: PASS, MISSED, or n/a (with
-the reason), and for a miss a line saying what holds it back, built from the figures."""
+"""Each target of issues 6, 14, 20 and 24 judged against the measured figures: PASS, MISSED,
+or n/a (with the reason), and for a miss a line saying what holds it back, built from the
+figures."""
 
 from __future__ import annotations
 
@@ -289,6 +290,35 @@ def _replay(results: dict, targets: DictConfig) -> list[dict]:
     ]
 
 
+def _streaming(results: dict, targets: DictConfig) -> list[dict]:
+    details = results.get("streaming", {}).get("details", {})
+    note = (
+        f"{details.get('events')} events ({details.get('file_gb')} GB) streamed, "
+        f"{details.get('in_memory_events')} in memory, batch {details.get('batch_size')}"
+    )
+    if details and not details.get("streamed_whole_epoch"):
+        note += f"; {details.get('streamed_steps')} steps streamed, not a whole epoch"
+    return [
+        _row(
+            "streamed epoch peak memory",
+            "streaming",
+            "streamed_peak_rss_gb",
+            _median(results, "streaming", "streamed_peak_rss_gb"),
+            float(targets.streaming_peak_rss_gb),
+            False,
+            note,
+        ),
+        _at_least(
+            results,
+            "streamed vs in-memory throughput",
+            "streaming",
+            "streamed_vs_in_memory",
+            float(targets.streaming_throughput_ratio),
+            note,
+        ),
+    ]
+
+
 JUDGES: dict[str, Callable[[dict, DictConfig], list[dict]]] = {
     "validation": _validation,
     "throughput": _throughput,
@@ -296,6 +326,7 @@ JUDGES: dict[str, Callable[[dict, DictConfig], list[dict]]] = {
     "overhead": _overhead,
     "warm_trial": _warm_trial,
     "replay": _replay,
+    "streaming": _streaming,
 }
 
 

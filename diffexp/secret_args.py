@@ -65,6 +65,14 @@ def strip_passwords(argv: list[str]) -> tuple[list[str], str | None]:
     return clean, (passwords.pop() if passwords else None)
 
 
+def export_password(password: str) -> None:
+    """Hand `password` to this process's children without an argument: in diffexp's variable,
+    which `tuning.storage.with_password` reads for a URL that names a user, and in libpq's own
+    PGPASSWORD (unless the user set it) for a `?password=` URL that names none."""
+    os.environ[STORAGE_PASSWORD_ENV] = password
+    os.environ.setdefault("PGPASSWORD", password)
+
+
 def hide_command_line_passwords() -> None:
     """Move a password out of `sys.argv` into `STORAGE_PASSWORD_ENV`; when this process was
     started with it on its command line (visible in /proc/<pid>/cmdline, inherited by forked
@@ -78,8 +86,7 @@ def hide_command_line_passwords() -> None:
         )
     if password is None:
         return
-    os.environ[STORAGE_PASSWORD_ENV] = password
-    os.environ.setdefault("PGPASSWORD", password)  # libpq's own: a `?password=` URL names no user
+    export_password(password)
     own = list(getattr(sys, "orig_argv", []))
     given = sys.argv[1:]
     if given and own[-len(given) :] == given:  # the process's real command line

@@ -76,22 +76,27 @@ class EventSet:
         )
 
 
+def split_indices(n_events: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(training indices, validation indices), each sorted: the split of `train_val_split`,
+    which a file read in chunks (diffexp/data/streaming.py) shares without loading the events."""
+    if not 0.0 < float(val_fraction) < 1.0:
+        raise DataError(f"data.val_fraction={val_fraction} must be between 0 and 1 (exclusive)")
+    n_val = int(round(n_events * float(val_fraction)))
+    if n_val == 0 or n_val == n_events:
+        side = "validation" if n_val == 0 else "training"
+        raise DataError(
+            f"data.val_fraction={val_fraction} of {n_events} events leaves the {side} "
+            "set empty: use more events or another val_fraction"
+        )
+    order = np.random.default_rng(seed).permutation(n_events)
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
 def train_val_split(events: EventSet, val_fraction: float, seed: int) -> tuple[EventSet, EventSet]:
     """Split into disjoint train and validation sets, the same for the same seed.
 
     Indices on each side are kept sorted, so a split is reproducible and easy to inspect;
     the trainer shuffles batches itself.
     """
-    if not 0.0 < float(val_fraction) < 1.0:
-        raise DataError(f"data.val_fraction={val_fraction} must be between 0 and 1 (exclusive)")
-    n_val = int(round(events.n_events * float(val_fraction)))
-    if n_val == 0 or n_val == events.n_events:
-        side = "validation" if n_val == 0 else "training"
-        raise DataError(
-            f"data.val_fraction={val_fraction} of {events.n_events} events leaves the {side} "
-            "set empty: use more events or another val_fraction"
-        )
-    order = np.random.default_rng(seed).permutation(events.n_events)
-    val_idx = np.sort(order[:n_val])
-    train_idx = np.sort(order[n_val:])
+    train_idx, val_idx = split_indices(events.n_events, val_fraction, seed)
     return events.subset(train_idx), events.subset(val_idx)

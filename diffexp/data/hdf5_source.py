@@ -16,7 +16,7 @@ from diffexp.data.events import EventSet
 from diffexp.data.user_arrays import events_from_arrays
 
 
-def _dataset(handle: h5py.File, key: str, path: Path, config_key: str) -> h5py.Dataset:
+def dataset(handle: h5py.File, key: str, path: Path, config_key: str) -> h5py.Dataset:
     node = handle.get(key)
     if not isinstance(node, h5py.Dataset):
         present = sorted(handle.keys())
@@ -26,7 +26,7 @@ def _dataset(handle: h5py.File, key: str, path: Path, config_key: str) -> h5py.D
     return node
 
 
-def _stored_names(handle: h5py.File, conditions: h5py.Dataset) -> np.ndarray | None:
+def stored_names(handle: h5py.File, conditions: h5py.Dataset) -> np.ndarray | None:
     names = handle.get("condition_names")
     if isinstance(names, h5py.Dataset):
         return np.array([_text(n) for n in np.atleast_1d(names[()])])
@@ -55,15 +55,15 @@ def load_hdf5_events(cfg: dict[str, Any]) -> EventSet:
     charges_key = str(require(cfg, "charges_key"))
     conditions_key = str(require(cfg, "conditions_key"))
     with open_hdf5(path) as handle:
-        charges = _dataset(handle, charges_key, path, "charges_key")
-        conditions = _dataset(handle, conditions_key, path, "conditions_key")
+        charges = dataset(handle, charges_key, path, "charges_key")
+        conditions = dataset(handle, conditions_key, path, "conditions_key")
         try:
             charge_values, condition_values = charges[()], conditions[()]
         except (OSError, ValueError, TypeError) as error:
             raise DataError(
                 f"{path}: cannot read {charges_key!r}/{conditions_key!r} ({error})"
             ) from None
-        stored = _stored_names(handle, conditions)
+        stored = stored_names(handle, conditions)
     return events_from_arrays(
         charge_values,
         condition_values,

@@ -19,6 +19,7 @@ from diffexp.data.config import require, to_plain
 from diffexp.data.detector import describe_detector
 from diffexp.data.errors import DataError
 from diffexp.data.events import EventSet
+from diffexp.data.npy_source import load_npy_events
 from diffexp.data.npz_source import load_npz_events
 from diffexp.data.selection import apply_pmt_selection
 from diffexp.data.simulator import simulate_events
@@ -113,7 +114,7 @@ def cached_simulation(
 
 
 def load_events(data_cfg: Mapping[str, Any] | DictConfig, cache_dir: str | Path | None) -> EventSet:
-    """The events of `data_cfg` (simulated, or a user's .npz, HDF5 or ROOT file, whose
+    """The events of `data_cfg` (simulated, or a user's .npz, .npy folder, HDF5 or ROOT file, whose
     geometry is checked too), with its PMT selection applied.
 
     Simulated events are cached in `cache_dir` (None: no cache) as
@@ -129,7 +130,9 @@ def load_events(data_cfg: Mapping[str, Any] | DictConfig, cache_dir: str | Path 
         # Bad geometry or condition roles stop here, before any training.
         describe_detector(cfg, events.condition_names, events.n_pmt)
     else:
-        raise DataError(f"data.source={source!r} is unknown: use data=simulated, npz, hdf5 or root")
+        raise DataError(
+            f"data.source={source!r} is unknown: use data=simulated, npz, npy, hdf5 or root"
+        )
     return apply_pmt_selection(events, cfg)
 
 
@@ -145,4 +148,9 @@ def _load_root(cfg: dict[str, Any]) -> EventSet:
     return load_root_events(cfg)
 
 
-_OWN_SOURCES = {"npz": load_npz_events, "hdf5": _load_hdf5, "root": _load_root}
+_OWN_SOURCES = {
+    "npz": load_npz_events,
+    "npy": load_npy_events,
+    "hdf5": _load_hdf5,
+    "root": _load_root,
+}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -58,3 +58,23 @@ def load_npz_events(cfg: dict[str, Any]) -> EventSet:
         charges_key,
         conditions_key,
     )
+
+
+def read_npy_header(stream: BinaryIO) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """(shape, Fortran order, dtype) of the `.npy` data at `stream`, left at its first byte."""
+    version = np.lib.format.read_magic(stream)
+    if version == (1, 0):
+        return np.lib.format.read_array_header_1_0(stream)
+    return np.lib.format.read_array_header_2_0(stream)
+
+
+def npz_array_shape(path: object, key: object) -> tuple[int, ...] | None:
+    """The shape of one array of an `.npz`, read from its header only (no data, no pickle)."""
+    if path is None or key is None:
+        return None
+    try:
+        with zipfile.ZipFile(str(path)) as archive, archive.open(f"{key}.npy") as member:
+            shape, _, _ = read_npy_header(member)
+            return tuple(int(size) for size in shape)
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+        return None

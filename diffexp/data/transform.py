@@ -14,6 +14,7 @@ be decoded later.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,14 +22,18 @@ from typing import Any
 import numpy as np
 
 from diffexp.data.events import EventSet
+from diffexp.data.moments import RunningMoments
 from diffexp.io_utils import atomic_write_json
 
 _FORMAT_VERSION = 2
 _READABLE_VERSIONS = (1, 2)  # version 1 had no no-hit gap (no_hit_log_charge = 0)
 
 
-def _floored_std(values: np.ndarray, min_std: float) -> np.ndarray:
-    return np.maximum(values.std(axis=0), min_std)
+def _check_no_hit(no_hit_log_charge: float) -> None:
+    if no_hit_log_charge > 0:
+        raise ValueError(
+            f"model.no_hit_log_charge={no_hit_log_charge} must be <= 0 (below every hit)"
+        )
 
 
 def _log_charges(charges: np.ndarray, no_hit_log_charge: float) -> np.ndarray:
@@ -57,18 +62,55 @@ class EventTransform:
         cls, events: EventSet, min_std: float = 1e-3, no_hit_log_charge: float = 0.0
     ) -> EventTransform:
         """Statistics of the training events (fit on train only, never on validation)."""
-        if no_hit_log_charge > 0:
-            raise ValueError(
-                f"model.no_hit_log_charge={no_hit_log_charge} must be <= 0 (below every hit)"
-            )
+        _check_no_hit(no_hit_log_charge)
         log_charges = _log_charges(events.charges, no_hit_log_charge)
         conditions = events.conditions.astype(np.float64)
+        return cls.from_statistics(
+            (log_charges.mean(axis=0), log_charges.std(axis=0)),
+            (conditions.mean(axis=0), conditions.std(axis=0)),
+            events.condition_names,
+            min_std,
+            no_hit_log_charge,
+        )
+
+    @classmethod
+    def fit_chunks(
+        cls, chunks: Iterable[EventSet], min_std: float = 1e-3, no_hit_log_charge: float = 0.0
+    ) -> EventTransform:
+        """`fit` over training events that arrive a chunk at a time (a file larger than
+        memory), in one pass: the same numbers as `fit` on all of them, to rounding."""
+        _check_no_hit(no_hit_log_charge)
+        charges, conditions, names = RunningMoments(), RunningMoments(), None
+        for chunk in chunks:
+            charges.add(_log_charges(chunk.charges, no_hit_log_charge))
+            conditions.add(chunk.conditions)
+            names = chunk.condition_names
+        if names is None:
+            raise ValueError("EventTransform.fit_chunks: no chunks")
+        return cls.from_statistics(
+            (charges.mean, charges.std),
+            (conditions.mean, conditions.std),
+            names,
+            min_std,
+            no_hit_log_charge,
+        )
+
+    @classmethod
+    def from_statistics(
+        cls,
+        charge_moments: tuple[np.ndarray, np.ndarray],
+        condition_moments: tuple[np.ndarray, np.ndarray],
+        condition_names: tuple[str, ...],
+        min_std: float,
+        no_hit_log_charge: float,
+    ) -> EventTransform:
+        """The transform of (mean, std) of the log charges and of the conditions."""
         return cls(
-            charge_mean=log_charges.mean(axis=0),
-            charge_std=_floored_std(log_charges, min_std),
-            condition_mean=conditions.mean(axis=0),
-            condition_std=_floored_std(conditions, min_std),
-            condition_names=events.condition_names,
+            charge_mean=charge_moments[0],
+            charge_std=np.maximum(charge_moments[1], min_std),
+            condition_mean=condition_moments[0],
+            condition_std=np.maximum(condition_moments[1], min_std),
+            condition_names=tuple(condition_names),
             min_std=float(min_std),
             no_hit_log_charge=float(no_hit_log_charge),
         )

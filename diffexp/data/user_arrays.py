@@ -27,7 +27,7 @@ def check_array(array: np.ndarray, name: str, path: Path) -> np.ndarray:
     return array
 
 
-def _condition_names(
+def condition_names_of(
     configured: Any, stored: np.ndarray | None, n_conditions: int, path: Path
 ) -> tuple[str, ...]:
     if configured is not None:
@@ -68,5 +68,5 @@ def events_from_arrays(
             f"{path}: {int(np.sum(charges < 0))} negative charges in {charges_key!r}; "
             "charges are photoelectrons and must be >= 0"
         )
-    names = _condition_names(configured_names, stored_names, conditions.shape[1], path)
+    names = condition_names_of(configured_names, stored_names, conditions.shape[1], path)
     return EventSet(charges.astype(np.float32), conditions.astype(np.float32), names)

@@ -30,13 +30,12 @@ from __future__ import annotations
 
 import math
 import os
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from omegaconf import DictConfig
 
+from diffexp.data.npz_source import npz_array_shape
 from diffexp.errors import ConfigError
 
 GB = 1024**3
@@ -104,28 +103,10 @@ def _data_shape(data_cfg: DictConfig) -> tuple[float, int, bool]:
             int(ring) for ring in geometry.cap_rings
         )
         return float(data_cfg.n_events), n_pmt, True
-    shape = _npz_array_shape(data_cfg.get("path"), data_cfg.get("charges_key"))
+    shape = npz_array_shape(data_cfg.get("path"), data_cfg.get("charges_key"))
     if shape is None or len(shape) != 2:
         return 0.0, DEFAULT_N_PMT, False
     return float(shape[0]), int(shape[1]), False
-
-
-def _npz_array_shape(path: object, key: object) -> tuple[int, ...] | None:
-    """The shape of one array of an `.npz`, read from its header only (no data, no pickle)."""
-    if path is None or key is None:
-        return None
-    try:
-        with zipfile.ZipFile(str(path)) as archive, archive.open(f"{key}.npy") as member:
-            version = np.lib.format.read_magic(member)
-            read_header = (
-                np.lib.format.read_array_header_1_0
-                if version == (1, 0)
-                else np.lib.format.read_array_header_2_0
-            )
-            shape, _, _ = read_header(member)
-            return tuple(int(size) for size in shape)
-    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
-        return None
 
 
 def _is_built_in(model_cfg: DictConfig) -> bool:

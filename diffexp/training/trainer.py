@@ -29,6 +29,7 @@ from diffexp.training.optimizers import (
 from diffexp.training.preparation import PreparedData
 from diffexp.training.results import DivergedError, TrainResult
 from diffexp.training.schedules import build_schedule
+from diffexp.training.streamed_batches import StepBatches, TrainingStream
 from diffexp.training.validation import build_validator
 
 log = logging.getLogger(__name__)
@@ -131,6 +132,7 @@ class Trainer:
         train_c: np.ndarray,
         run_dir: Path,
         settings: TrainerSettings,
+        stream: TrainingStream | None = None,
     ) -> None:
         self.model = model
         self.objective = objective
@@ -147,6 +149,19 @@ class Trainer:
         self._best_weights: list[np.ndarray] | None = None  # written to disk when fit ends
         self._compiled_steps = tf.function(
             self._draw_and_steps, jit_compile=settings.jit_compile, autograph=False
+        )
+        # a file read in chunks (data.streaming): batches come from the stream, not the graph
+        self._stream = stream
+        self._batches: StepBatches | None = None
+        batch_shape = [None, settings.accumulation_steps, settings.micro_batch_size]
+        self._compiled_stream_steps = tf.function(
+            self._steps_on_batches,
+            jit_compile=settings.jit_compile,
+            autograph=False,
+            input_signature=[
+                tf.TensorSpec(batch_shape + [train_x.shape[1]], tf.float32),
+                tf.TensorSpec(batch_shape + [train_c.shape[1]], tf.float32),
+            ],
         )
 
     @classmethod
@@ -178,7 +193,15 @@ class Trainer:
             settings.seed + 1,
         )
         return cls(
-            model, objective, optimizer, validator, data.train_x, data.train_c, run_dir, settings
+            model,
+            objective,
+            optimizer,
+            validator,
+            data.train_x,
+            data.train_c,
+            run_dir,
+            settings,
+            data.stream,
         )
 
     def reuse_for(self, cfg: DictConfig, data: PreparedData, run_dir: Path) -> Trainer:
@@ -203,6 +226,7 @@ class Trainer:
             self.optimizer, cfg.optimizer, _configured_schedule(cfg, settings), settings.total_steps
         )
         self.rng.reset_from_seed(settings.seed)
+        self._stream, self._batches = data.stream, None  # a streamed file: from its start
         self.validator.redraw(data.val_x, data.val_c, settings.seed + 1)
         self.settings = settings
         self.run_dir = Path(run_dir)
@@ -213,7 +237,8 @@ class Trainer:
     def tracing_count(self) -> int:
         """Traces of the compiled step loop and of the validation loss so far."""
         validation = getattr(self.validator, "tracing_count", 0)
-        return int(self._compiled_steps.experimental_get_tracing_count()) + validation
+        steps = (self._compiled_steps, self._compiled_stream_steps)
+        return sum(int(f.experimental_get_tracing_count()) for f in steps) + validation
 
     @property
     def parameter_count(self) -> int:
@@ -237,20 +262,34 @@ class Trainer:
         shape = [self.settings.accumulation_steps, self.settings.micro_batch_size]
         n_train = tf.shape(self._train_x, out_type=tf.int64)[0]
         index = self.rng.uniform(shape, maxval=n_train, dtype=tf.int64)
+        return self._step_on(tf.gather(self._train_x, index), tf.gather(self._train_c, index))
+
+    def _step_on(self, x0: tf.Tensor, conditions: tf.Tensor) -> tf.Tensor:
+        """One optimizer step on the micro-batches `x0`, `conditions` [accumulation, micro,
+        ...], the diffusion step t and the noise drawn here, in the graph."""
+        shape = [self.settings.accumulation_steps, self.settings.micro_batch_size]
         t = self.rng.uniform(shape, maxval=self.objective.n_steps, dtype=tf.int32)
-        noise = self.rng.normal(shape + [self._train_x.shape[1]])
-        return self.optimizer_step(
-            tf.gather(self._train_x, index), tf.gather(self._train_c, index), t, noise
-        )
+        noise = self.rng.normal(shape + [x0.shape[-1]])
+        return self.optimizer_step(x0, conditions, t, noise)
 
     def _draw_and_steps(self, n_steps: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """`n_steps` optimizer steps in one graph call, so the dispatch of a call with ~130
         captured variables is paid once per chunk (at batch 128 on a CPU: 9.2 instead of 10.5 ms
         a step, and 6.0 instead of 11.1 ms under XLA, which runs single calls badly).
         Returns the sum of the losses and the index of the first non-finite one (-1: none)."""
+        return self._repeat_steps(n_steps, lambda i: self._draw_and_step())
+
+    def _steps_on_batches(
+        self, x0: tf.Tensor, conditions: tf.Tensor
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        """`_draw_and_steps` on given batches [n_steps, accumulation, micro, ...] (a stream)."""
+        return self._repeat_steps(tf.shape(x0)[0], lambda i: self._step_on(x0[i], conditions[i]))
+
+    def _repeat_steps(self, n_steps, step) -> tuple[tf.Tensor, tf.Tensor]:
+        """`step(i)` for i < n_steps in a graph loop: (sum of losses, first non-finite or -1)."""
 
         def body(i, total, first_bad):
-            loss = self._draw_and_step()
+            loss = step(i)
             first_bad = tf.where((first_bad < 0) & ~tf.math.is_finite(loss), i, first_bad)
             return i + 1, total + loss, first_bad
 
@@ -260,9 +299,27 @@ class Trainer:
 
     def train_steps(self, n_steps: int) -> tuple[float, int]:
         """(mean loss of `n_steps` optimizer steps, index of the first non-finite loss or -1);
-        one compiled function serves every `n_steps`, so a short last chunk does not retrace."""
-        total, first_bad = self._compiled_steps(tf.constant(n_steps, tf.int32))
+        one compiled function serves every `n_steps`, so a short last chunk does not retrace
+        (streamed: XLA compiles the last chunk's shape once more)."""
+        if self._stream is None:
+            total, first_bad = self._compiled_steps(tf.constant(n_steps, tf.int32))
+        else:
+            total, first_bad = self._compiled_stream_steps(
+                *self._step_batches().next_steps(n_steps)
+            )
         return float(total) / n_steps, int(first_bad)
+
+    def _step_batches(self, start_step: int = 0) -> StepBatches:
+        """The stream's batches, opened at the first step (or where a resumed run stopped)."""
+        if self._batches is None:
+            settings = self.settings
+            self._batches = self._stream.step_batches(
+                settings.batch_size,
+                settings.accumulation_steps,
+                settings.steps_per_execution,
+                start_step,
+            )
+        return self._batches
 
     def chunk_sizes(self, n_steps: int) -> Iterator[int]:
         """`n_steps` split into calls of at most steps_per_execution, as fit runs them."""
@@ -283,6 +340,8 @@ class Trainer:
                 self.run_dir, self.model, self.optimizer, self.rng, self.settings.epochs
             )
             records.truncate_metrics(self.run_dir, state.epoch)
+            if self._stream is not None:  # continue the stream where the checkpoint was taken
+                self._step_batches(start_step=state.step)
             log.info("resumed from epoch %d, step %d", state.epoch, state.step)
         patience = self.settings.early_stopping_patience
         stop_reason = "completed"

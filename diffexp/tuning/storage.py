@@ -40,11 +40,11 @@ from typing import TypeVar
 import optuna
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from diffexp.errors import UserError, first_line
-from diffexp.secret_args import STORAGE_PASSWORD_ENV
+from diffexp.secret_args import STORAGE_PASSWORD_ENV, strip_password
 
 log = logging.getLogger(__name__)
 
@@ -123,24 +123,11 @@ def _quiet_experimental() -> Iterator[None]:
 
 
 def url_without_password(url: str) -> tuple[str, str | None]:
-    """`url` without its password, and the password (None when it has none or is no RDB URL)."""
-    if storage_kind(url) != "rdb":
-        return url, None
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        return url, None
-    if parsed.password is None:
-        return url, None
-    bare = URL.create(
-        parsed.drivername,
-        username=parsed.username,
-        host=parsed.host,
-        port=parsed.port,
-        database=parsed.database,
-        query=parsed.query,
-    )
-    return bare.render_as_string(hide_password=False), str(parsed.password)
+    """`url` without its password, and the password (None when it has none): the same rule
+    that takes a password off the command line (`secret_args.strip_password`), so a URL the
+    entrypoint let through is never stripped differently here."""
+    bare, found = strip_password(url)
+    return bare, (found[0] if found else None)
 
 
 def with_password(url: str) -> str:

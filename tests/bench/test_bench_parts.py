@@ -34,11 +34,12 @@ def test_default_size_targets_match_the_issue():
     config = compose_bench([])
     assert config.size.throughput_batch_size == 512
     assert config.train.profile.name == "default"
-    assert config.sections[0] == "validation" and len(config.sections) == 9
+    assert config.sections[0] == "validation" and len(config.sections) == 10
     t = config.targets
     assert (t.fit_ratio, t.eager_ratio, t.matmul_fraction) == (1.0, 5.0, 0.6)
     assert (t.tuning_vs_sequential, t.tuning_vs_batched, t.overhead_share) == (2.5, 1.3, 0.2)
     assert (t.time_to_quality, t.close_concordance) == (1.5, 0.9)
+    assert (t.streaming_peak_rss_gb, t.streaming_throughput_ratio) == (2.0, 0.7)
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,8 @@ CONF_DATA = Path(__file__).resolve().parents[2] / "conf" / "data"
 
 
 @pytest.mark.parametrize(
-    "name", ["data/simulated", "data/npz", "data/hdf5", "data/root", "own_detector/default"]
+    "name",
+    ["data/simulated", "data/npz", "data/npy", "data/hdf5", "data/root", "own_detector/default"],
 )
 def test_every_key_has_a_comment(name: str) -> None:
     for line in (CONF_DATA.parent / f"{name}.yaml").read_text().splitlines():

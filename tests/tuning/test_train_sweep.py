@@ -27,7 +27,7 @@ def test_phase1_smoke_sweep_completes_and_prunes(tmp_path):
         "hydra/sweeper=optuna",
         "search=phase1",
         "profile=smoke",
-        "hydra/launcher=submitit_local",
+        "hydra/launcher=pool",  # as `make phase1` runs it: two warm workers, not six processes
         "profile.n_trials=6",
         "profile.epochs=4",
         "hydra.sweeper.pruner.n_startup_trials=2",

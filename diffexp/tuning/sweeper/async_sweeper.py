@@ -72,17 +72,13 @@ from diffexp.names import (
     TUNING_STUDY_NAME,
     TUNING_TRIAL_NUMBER,
 )
+from diffexp.secret_args import export_password
 from diffexp.tuning.analysis.best_trial import best_trial_overrides
 from diffexp.tuning.liveness import fail_stale_trials, retried_numbers
 from diffexp.tuning.liveness_policy import Liveness
 from diffexp.tuning.outcome import TrialOutcome
 from diffexp.tuning.pruners import build_pruner, pruner_config_to_dict
-from diffexp.tuning.storage import (
-    STORAGE_PASSWORD_ENV,
-    shown_url,
-    storage_kind,
-    url_without_password,
-)
+from diffexp.tuning.storage import shown_url, storage_kind, url_without_password
 from diffexp.tuning.storage_checks import warn_if_unsafe_storage
 from diffexp.tuning.study import NO_PRUNER, Beater, StudyGateway
 from diffexp.tuning.study_lock import StudyLock
@@ -298,7 +294,7 @@ class AsyncOptunaSweeperImpl(OptunaSweeperImpl):
         which pool workers, submitit and SLURM jobs inherit and `create_storage` reads."""
         bare, password = url_without_password(str(self.storage))
         if password is not None:
-            os.environ[STORAGE_PASSWORD_ENV] = password
+            export_password(password)
             self.storage = bare
 
     # ---- sweep: plan once, open the study, run the slots, report ------------------------
