@@ -45,6 +45,11 @@ def _own_events_file(option: str, folder: Path) -> list[str]:
     if option == "npz":
         np.savez(path, charges=charges, conditions=conditions)
         return [f"data.path={path}"]
+    if option == "npy":  # a folder of one .npy per array
+        path.mkdir()
+        np.save(path / "charges.npy", charges)
+        np.save(path / "conditions.npy", conditions)
+        return [f"data.path={path}"]
     if option == "hdf5":
         import h5py
 
