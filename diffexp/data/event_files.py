@@ -5,7 +5,7 @@ can be trained on (diffexp/data/streaming.py). Nothing here holds more than the 
 A `.npy` folder holds `<charges_key>.npy` [N, n_pmt], `<conditions_key>.npy` [N, k] and
 optionally `condition_names.npy` (strings): an `.npz` unzipped, which is what
 `python -m diffexp.data.npz_to_npy` writes. `.npy` rows are read with `np.fromfile` at their
-offset rather than through a long-lived `np.load(mmap_mode="r")`: pages of a mapping stay
+offset rather than through a long-lived memory map (`mmap_mode="r"`): pages of a mapping stay
 resident (and count in the process's memory) after they are read, a read does not.
 """
 
