@@ -1,6 +1,6 @@
 """Optimizer construction from the `optimizer` group, using Keras' own features: global-norm
-clipping, decoupled weight decay, `gradient_accumulation_steps`, and LossScaleOptimizer for
-float16."""
+clipping, decoupled weight decay, `gradient_accumulation_steps`, an exponential moving
+average of the weights (`use_ema`), and LossScaleOptimizer for float16."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ def build_optimizer(
             float(optimizer_cfg.gradient_clip) if optimizer_cfg.gradient_clip else None
         ),
         "gradient_accumulation_steps": accumulation if accumulation > 1 else None,
+        **ema_arguments(optimizer_cfg.get("ema_momentum")),
     }
     name = str(optimizer_cfg.name)
     if name == "adam":
@@ -38,6 +39,13 @@ def build_optimizer(
     if loss_scaling:
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer
+
+
+def ema_arguments(momentum: float | None) -> dict:
+    """Keras' weight averaging (`use_ema`) for `optimizer.ema_momentum`; none when null."""
+    if momentum is None:
+        return {}
+    return {"use_ema": True, "ema_momentum": float(momentum)}
 
 
 def current_learning_rate(optimizer: keras.optimizers.Optimizer) -> float:
