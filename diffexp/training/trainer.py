@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 from diffexp.models import NoiseSchedule, build_denoiser
 from diffexp.runtime import xla_enabled
 from diffexp.training import checkpoints, progress, records
-from diffexp.training.averaging import averaged_weights
+from diffexp.training.averaging import averaged_weights, warn_if_the_start_remains
 from diffexp.training.diffusion_loss import DiffusionObjective
 from diffexp.training.optimizers import build_optimizer, current_learning_rate
 from diffexp.training.preparation import PreparedData
@@ -158,6 +158,9 @@ class Trainer:
             )
         loss_scaling = keras.mixed_precision.global_policy().name == "mixed_float16"
         optimizer = build_optimizer(cfg.optimizer, lr_schedule, loss_scaling)
+        warn_if_the_start_remains(
+            cfg.optimizer.get("ema_momentum"), settings.epochs * settings.steps_per_epoch
+        )
         validator = build_validator(
             cfg.validation,
             objective,

@@ -66,3 +66,11 @@ def test_without_a_momentum_the_raw_weights_are_used(make_config, tmp_path):
 def test_a_momentum_outside_zero_to_one_is_refused(make_config, momentum):
     with pytest.raises(ConfigError, match="optimizer.ema_momentum"):
         validate_config(make_config([f"optimizer.ema_momentum={momentum}"]))
+
+
+def test_a_momentum_that_keeps_the_random_start_is_warned_about(make_config, tmp_path, caplog):
+    make_trainer(make_config, tmp_path, ["trainer.epochs=1", *AVERAGED])  # 0.9**6 = 53%
+    assert "optimizer.ema_momentum=0.9 keeps 53% of the random initial weights" in caplog.text
+    caplog.clear()
+    make_trainer(make_config, tmp_path, ["trainer.epochs=1", "optimizer.ema_momentum=0.1"])
+    assert "ema_momentum" not in caplog.text
