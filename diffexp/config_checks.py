@@ -71,7 +71,7 @@ _NUMERIC_CHECKS: tuple[Check, ...] = (
     ("optimizer.epsilon", float, lambda v: v > 0, "a number > 0"),
     ("optimizer.gradient_clip", float, lambda v: v > 0, "a number > 0 or null"),
     ("optimizer.accumulation_steps", int, lambda v: v >= 1, "an integer >= 1"),
-    ("optimizer.ema_momentum", float, lambda v: 0 < v < 1, "a number in (0, 1) or null"),
+    ("trainer.ema_momentum", float, lambda v: 0 < v < 1, "a number in (0, 1) or null"),
     ("model.hidden_dim", int, lambda v: v >= 1, "an integer >= 1"),
     ("model.n_layers", int, lambda v: v >= 0, "an integer >= 0"),
     ("model.t_emb_dim", int, lambda v: v >= 2 and v % 2 == 0, "an even integer >= 2"),

@@ -1,5 +1,5 @@
 """The weights that validation, the best checkpoint and generation use: the optimizer's
-exponential moving average of the weights when `optimizer.ema_momentum` is set (Keras'
+exponential moving average of the weights when `trainer.ema_momentum` is set (Keras'
 `use_ema`), the raw weights otherwise.
 
 Keras swaps the average in only at the end of `model.fit` (`finalize_variable_values`);
@@ -24,14 +24,14 @@ MAX_INITIAL_WEIGHT_SHARE = 0.01
 
 
 def warn_if_the_start_remains(momentum: float | None, n_steps: int) -> None:
-    """Log a warning naming optimizer.ema_momentum when the initial weights would keep more
+    """Log a warning naming trainer.ema_momentum when the initial weights would keep more
     than MAX_INITIAL_WEIGHT_SHARE of the average at the end of the run."""
     if momentum is None:
         return
     share = float(momentum) ** n_steps
     if share > MAX_INITIAL_WEIGHT_SHARE:
         log.warning(
-            "optimizer.ema_momentum=%s keeps %.0f%% of the random initial weights in the average "
+            "trainer.ema_momentum=%s keeps %.0f%% of the random initial weights in the average "
             "after %d steps; use a momentum m with m**steps < %g (e.g. %.4f)",
             momentum,
             100 * share,

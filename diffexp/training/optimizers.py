@@ -15,8 +15,12 @@ OPTIMIZER_NAMES = ("adam", "adamw")
 
 
 def build_optimizer(
-    optimizer_cfg: DictConfig, schedule: LearningRateSchedule, loss_scaling: bool
+    optimizer_cfg: DictConfig,
+    schedule: LearningRateSchedule,
+    loss_scaling: bool,
+    ema_momentum: float | None = None,
 ) -> keras.optimizers.Optimizer:
+    """`ema_momentum` (trainer.ema_momentum): Keras keeps an average of the weights."""
     accumulation = int(optimizer_cfg.accumulation_steps)
     common = {
         "learning_rate": PerOptimizerStep(schedule, accumulation),
@@ -27,7 +31,7 @@ def build_optimizer(
             float(optimizer_cfg.gradient_clip) if optimizer_cfg.gradient_clip else None
         ),
         "gradient_accumulation_steps": accumulation if accumulation > 1 else None,
-        **ema_arguments(optimizer_cfg.get("ema_momentum")),
+        **ema_arguments(ema_momentum),
     }
     name = str(optimizer_cfg.name)
     if name == "adam":
@@ -42,7 +46,7 @@ def build_optimizer(
 
 
 def ema_arguments(momentum: float | None) -> dict:
-    """Keras' weight averaging (`use_ema`) for `optimizer.ema_momentum`; none when null."""
+    """Keras' weight averaging (`use_ema`) for `trainer.ema_momentum`; none when null."""
     if momentum is None:
         return {}
     return {"use_ema": True, "ema_momentum": float(momentum)}

@@ -157,10 +157,9 @@ class Trainer:
                 cfg.schedule, float(cfg.optimizer.lr), settings.steps_per_epoch, settings.epochs
             )
         loss_scaling = keras.mixed_precision.global_policy().name == "mixed_float16"
-        optimizer = build_optimizer(cfg.optimizer, lr_schedule, loss_scaling)
-        warn_if_the_start_remains(
-            cfg.optimizer.get("ema_momentum"), settings.epochs * settings.steps_per_epoch
-        )
+        ema_momentum = cfg.trainer.ema_momentum
+        optimizer = build_optimizer(cfg.optimizer, lr_schedule, loss_scaling, ema_momentum)
+        warn_if_the_start_remains(ema_momentum, settings.epochs * settings.steps_per_epoch)
         validator = build_validator(
             cfg.validation,
             objective,

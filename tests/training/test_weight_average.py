@@ -1,4 +1,4 @@
-"""`optimizer.ema_momentum`: validation, the best checkpoint (the weights generation loads)
+"""`trainer.ema_momentum`: validation, the best checkpoint (the weights generation loads)
 and the resumable checkpoint carry the optimizer's weight average, not the raw weights."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from diffexp.training import checkpoints, records
 from diffexp.training.averaging import averaged_weights, keeps_average
 from tests.training.test_accumulation_and_validation import make_trainer
 
-AVERAGED = ["optimizer.ema_momentum=0.9", "optimizer.lr=1e-2", "trainer.steps_per_epoch=6"]
+AVERAGED = ["trainer.ema_momentum=0.9", "optimizer.lr=1e-2", "trainer.steps_per_epoch=6"]
 
 
 def averaged_and_raw(trainer) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -64,13 +64,13 @@ def test_without_a_momentum_the_raw_weights_are_used(make_config, tmp_path):
 
 @pytest.mark.parametrize("momentum", ["0", "1", "1.5"])
 def test_a_momentum_outside_zero_to_one_is_refused(make_config, momentum):
-    with pytest.raises(ConfigError, match="optimizer.ema_momentum"):
-        validate_config(make_config([f"optimizer.ema_momentum={momentum}"]))
+    with pytest.raises(ConfigError, match="trainer.ema_momentum"):
+        validate_config(make_config([f"trainer.ema_momentum={momentum}"]))
 
 
 def test_a_momentum_that_keeps_the_random_start_is_warned_about(make_config, tmp_path, caplog):
     make_trainer(make_config, tmp_path, ["trainer.epochs=1", *AVERAGED])  # 0.9**6 = 53%
-    assert "optimizer.ema_momentum=0.9 keeps 53% of the random initial weights" in caplog.text
+    assert "trainer.ema_momentum=0.9 keeps 53% of the random initial weights" in caplog.text
     caplog.clear()
-    make_trainer(make_config, tmp_path, ["trainer.epochs=1", "optimizer.ema_momentum=0.1"])
+    make_trainer(make_config, tmp_path, ["trainer.epochs=1", "trainer.ema_momentum=0.1"])
     assert "ema_momentum" not in caplog.text
