@@ -71,6 +71,7 @@ _NUMERIC_CHECKS: tuple[Check, ...] = (
     ("optimizer.epsilon", float, lambda v: v > 0, "a number > 0"),
     ("optimizer.gradient_clip", float, lambda v: v > 0, "a number > 0 or null"),
     ("optimizer.accumulation_steps", int, lambda v: v >= 1, "an integer >= 1"),
+    ("trainer.ema_momentum", float, lambda v: 0 < v < 1, "a number in (0, 1) or null"),
     ("model.hidden_dim", int, lambda v: v >= 1, "an integer >= 1"),
     ("model.n_layers", int, lambda v: v >= 0, "an integer >= 0"),
     ("model.t_emb_dim", int, lambda v: v >= 2 and v % 2 == 0, "an even integer >= 2"),
@@ -82,6 +83,8 @@ _NUMERIC_CHECKS: tuple[Check, ...] = (
     ("trainer.checkpoint_every_epochs", int, lambda v: v >= 1, "an integer >= 1"),
     ("trainer.steps_per_execution", int, lambda v: v >= 1, "an integer >= 1"),
     ("trainer.early_stopping.patience", int, lambda v: v >= 1, "an integer >= 1 or null"),
+    ("trainer.sample_metric_every_epochs", int, lambda v: v >= 1, "an integer >= 1"),
+    ("trainer.sample_metric_events", int, lambda v: v >= 40, "an integer >= 40"),
     ("trainer.lr_find_steps", int, lambda v: v >= 10, "an integer >= 10"),
     ("trainer.lr_find_min_lr", float, lambda v: v > 0, "a number > 0"),
     ("validation.n_batches", int, lambda v: v >= 1, "an integer >= 1"),
@@ -134,6 +137,7 @@ def validate_tree(cfg: Tree) -> None:
         ("validation.mode", ("fast", "naive")),
         ("diffusion.beta_schedule", ("linear", "cosine")),
         ("tuning.objective", ("val_loss", "sample_auc", "both")),
+        ("trainer.checkpoint_metric", ("val_loss", "sample_auc")),
     ):
         _choice(cfg, key, allowed)
     denoiser_entry(str(get(cfg, "model.name")))  # an installed denoiser's name, never a path

@@ -82,7 +82,12 @@ def _names(expected: type | tuple[type, ...]) -> str:
 
 
 _STATE_COUNTS = ("epoch", "step", "best_epoch", "epochs_without_improvement")
-_STATE_NUMBERS = ("best_val_loss", "patience_reference_loss", "training_time_seconds")
+_STATE_NUMBERS = (
+    "best_val_loss",
+    "patience_reference_loss",
+    "training_time_seconds",
+    "best_sample_metric",
+)
 
 
 def checked_training_state(raw: Any, fields: set[str], max_epoch: int | None) -> dict[str, Any]:

@@ -44,7 +44,33 @@ def train(
     from diffexp.training.session import TrainingSession
 
     session = TrainingSession(cfg, Path(run_dir), best_of=best_of)
-    return session.run(reporter)
+    return session.run(reporter, sample_metric_of(cfg))
+
+
+# The checkpoint is chosen on other conditions and noise than verify's (seed 777), so that
+# phase 3 does not judge the weights on the very events that picked them.
+CHECKPOINT_METRIC_SEED = 1777
+
+
+def sample_metric_of(cfg: DictConfig) -> Callable | None:
+    """trainer.checkpoint_metric=sample_auc: the headline classifier AUC of
+    `trainer.sample_metric_events` generated events of a loaded run (lower is better); None
+    when the validation loss chooses the checkpoint."""
+    if cfg.trainer.checkpoint_metric != "sample_auc":
+        return None
+    from diffexp.verification.pipeline import sample_auc
+
+    def metric(loaded) -> float:
+        auc = sample_auc(
+            loaded,
+            n_events=int(cfg.trainer.sample_metric_events),
+            seed=CHECKPOINT_METRIC_SEED,
+            cache_dir=cfg.paths.cache_dir,
+        )
+        log.info("checkpoint metric: classifier AUC %.4f", auc)
+        return auc
+
+    return metric
 
 
 def best_of_provenance(cfg: DictConfig) -> dict | None:

@@ -40,6 +40,7 @@ class TrainingState:
     epochs_without_improvement: int = 0
     patience_reference_loss: float = float("inf")  # the last loss that beat min_delta
     training_time_seconds: float = 0.0
+    best_sample_metric: float = float("inf")  # trainer.checkpoint_metric=sample_auc: best so far
 
 
 def _variables_bytes(variables) -> int:

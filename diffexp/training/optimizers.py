@@ -1,6 +1,6 @@
 """Optimizer construction from the `optimizer` group, using Keras' own features: global-norm
-clipping, decoupled weight decay, `gradient_accumulation_steps`, and LossScaleOptimizer for
-float16.
+clipping, decoupled weight decay, `gradient_accumulation_steps`, an exponential moving
+average of the weights (`use_ema`), and LossScaleOptimizer for float16.
 
 Given the run's length (`schedule_steps`), the optimizer takes the learning rate from a table
 in a variable (`TabulatedLR`) and AdamW its weight decay from a variable, so a warm worker
@@ -25,9 +25,11 @@ def build_optimizer(
     schedule: LearningRateSchedule,
     loss_scaling: bool,
     schedule_steps: int | None = None,
+    ema_momentum: float | None = None,
 ) -> keras.optimizers.Optimizer:
     """The configured optimizer; with `schedule_steps` (the run's optimizer steps) its learning
-    rate and weight decay are variables, otherwise `schedule` runs in the graph."""
+    rate and weight decay are variables, otherwise `schedule` runs in the graph.
+    `ema_momentum` (trainer.ema_momentum): Keras keeps an average of the weights."""
     accumulation = int(optimizer_cfg.accumulation_steps)
     if schedule_steps is None:
         learning_rate = PerOptimizerStep(schedule, accumulation)
@@ -42,6 +44,7 @@ def build_optimizer(
             float(optimizer_cfg.gradient_clip) if optimizer_cfg.gradient_clip else None
         ),
         "gradient_accumulation_steps": accumulation if accumulation > 1 else None,
+        **ema_arguments(ema_momentum),
     }
     name = str(optimizer_cfg.name)
     if name == "adam":
@@ -55,6 +58,13 @@ def build_optimizer(
     if loss_scaling:
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer
+
+
+def ema_arguments(momentum: float | None) -> dict:
+    """Keras' weight averaging (`use_ema`) for `trainer.ema_momentum`; none when null."""
+    if momentum is None:
+        return {}
+    return {"use_ema": True, "ema_momentum": float(momentum)}
 
 
 def current_learning_rate(optimizer: keras.optimizers.Optimizer) -> float:

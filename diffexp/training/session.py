@@ -83,17 +83,40 @@ class TrainingSession:
             )
         self.run_dir.mkdir(parents=True, exist_ok=True)
 
-    def build_trainer(self, lr_schedule=None):
+    def build_trainer(self, lr_schedule=None, sample_metric=None):
         from diffexp.training.trainer import Trainer
 
-        if lr_schedule is None and not self.resume:
+        if lr_schedule is None and sample_metric is None and not self.resume:
             # a new run: on a compiled trainer the worker kept for this shape (trainer_cache);
-            # a resumed run's data carry the normalisation it saved, so it builds its own
+            # a resumed run's data carry the normalisation it saved, so it builds its own, and
+            # a sample metric belongs to this run's model
             return trainer_cache.trainer_for(self.cfg, self.data, self.run_dir)
-        return Trainer.from_config(self.cfg, self.data, self.run_dir, lr_schedule=lr_schedule)
+        return Trainer.from_config(
+            self.cfg,
+            self.data,
+            self.run_dir,
+            lr_schedule=lr_schedule,
+            sample_metric=self._of_model(sample_metric),
+        )
 
-    def run(self, reporter=None) -> TrainResult:
-        trainer = self.build_trainer()
+    def _of_model(self, sample_metric):
+        """`sample_metric` takes a loaded run (what generation needs: config, model, noise
+        schedule, normalisation); the trainer hands it the model it trains."""
+        if sample_metric is None:
+            return None
+        from diffexp.models import NoiseSchedule
+        from diffexp.models.loading import LoadedRun
+
+        schedule = NoiseSchedule.from_config(self.cfg.diffusion)
+        transform = self.data.transform
+        return lambda model: sample_metric(
+            LoadedRun(self.cfg, model, schedule, transform, self.run_dir)
+        )
+
+    def run(self, reporter=None, sample_metric=None) -> TrainResult:
+        """Train; `sample_metric(loaded run) -> float` is measured when
+        trainer.checkpoint_metric=sample_auc (the entrypoint builds it from the verification)."""
+        trainer = self.build_trainer(sample_metric=sample_metric)
         try:
             result = trainer.fit(reporter=reporter, resume=self.resume)
         except checkpoints.CheckpointError:
@@ -110,12 +133,15 @@ class TrainingSession:
     def write_summary(self, trainer, stop_reason: str, error: BaseException | None = None) -> dict:
         rows = records.read_metrics(self.run_dir)
         best = min(rows, key=lambda r: r["val_loss"]) if rows else None
+        measured = [row for row in rows if row.get("sample_metric") is not None]
+        chosen = min(measured, key=lambda r: r["sample_metric"]) if measured else best
         summary = {
             "experiment_name": self.cfg.experiment_name,
             "stop_reason": stop_reason,
             "error": (first_line(str(error)) or None) if error is not None else None,
             "best_val_loss": best["val_loss"] if best else None,
-            "best_epoch": best["epoch"] if best else None,
+            "best_epoch": chosen["epoch"] if chosen else None,  # the epoch best_model holds
+            "best_sample_metric": chosen.get("sample_metric") if chosen else None,
             "final_train_loss": rows[-1]["train_loss"] if rows else None,
             "final_val_loss": rows[-1]["val_loss"] if rows else None,
             "epochs_completed": rows[-1]["epoch"] if rows else 0,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 from diffexp.models import NoiseSchedule, build_denoiser
 from diffexp.runtime import xla_enabled
 from diffexp.training import checkpoints, progress, records
+from diffexp.training.averaging import averaged_weights, warn_if_the_start_remains
 from diffexp.training.diffusion_loss import DiffusionObjective
 from diffexp.training.optimizers import (
     assign_trial_hyperparameters,
@@ -76,6 +77,9 @@ class TrainerSettings:
     early_stopping_patience: int | None = None
     early_stopping_min_delta: float = 0.0
     seed: int = 0
+    # trainer.checkpoint_metric=sample_auc: epochs between two measurements of the sample
+    # metric, which then chooses the best weights; None: the validation loss chooses them
+    sample_metric_every_epochs: int | None = None
 
     @property
     def micro_batch_size(self) -> int:
@@ -94,6 +98,7 @@ class TrainerSettings:
         trainer = cfg.trainer
         epochs, steps_per_epoch = int(trainer.epochs), int(trainer.steps_per_epoch)
         patience = trainer.early_stopping.patience
+        by_samples = trainer.checkpoint_metric == "sample_auc"
         return cls(
             epochs=epochs,
             steps_per_epoch=steps_per_epoch,
@@ -105,6 +110,9 @@ class TrainerSettings:
             early_stopping_patience=None if patience is None else int(patience),
             early_stopping_min_delta=float(trainer.early_stopping.min_delta),
             seed=int(cfg.seed),
+            sample_metric_every_epochs=(
+                int(trainer.sample_metric_every_epochs) if by_samples else None
+            ),
         )
 
 
@@ -133,7 +141,11 @@ class Trainer:
         run_dir: Path,
         settings: TrainerSettings,
         stream: TrainingStream | None = None,
+        sample_metric: Callable[[keras.Model], float] | None = None,
     ) -> None:
+        if settings.sample_metric_every_epochs is not None and sample_metric is None:
+            raise ValueError("sample_metric_every_epochs is set but no sample_metric was given")
+        self.sample_metric = sample_metric  # lower is better; measured on the averaged weights
         self.model = model
         self.objective = objective
         self.optimizer = optimizer
@@ -171,9 +183,11 @@ class Trainer:
         data: PreparedData,
         run_dir: Path,
         lr_schedule: keras.optimizers.schedules.LearningRateSchedule | None = None,
+        sample_metric: Callable[[keras.Model], float] | None = None,
     ) -> Trainer:
         """The trainer `cfg` describes, on `data`; `lr_schedule` replaces the configured one
-        (the LR range test's ramp)."""
+        (the LR range test's ramp); `sample_metric` measures generated events of a model
+        (trainer.checkpoint_metric=sample_auc)."""
         settings = TrainerSettings.from_config(cfg)
         model = build_denoiser(cfg.model, data.n_features, data.n_conditions, data.prior)
         objective = DiffusionObjective(model, NoiseSchedule.from_config(cfg.diffusion))
@@ -183,7 +197,11 @@ class Trainer:
         if lr_schedule is None:
             lr_schedule = _configured_schedule(cfg, settings)
         loss_scaling = keras.mixed_precision.global_policy().name == "mixed_float16"
-        optimizer = build_optimizer(cfg.optimizer, lr_schedule, loss_scaling, schedule_steps)
+        ema_momentum = cfg.trainer.ema_momentum
+        optimizer = build_optimizer(
+            cfg.optimizer, lr_schedule, loss_scaling, schedule_steps, ema_momentum
+        )
+        warn_if_the_start_remains(ema_momentum, settings.epochs * settings.steps_per_epoch)
         validator = build_validator(
             cfg.validation,
             objective,
@@ -202,6 +220,7 @@ class Trainer:
             run_dir,
             settings,
             data.stream,
+            sample_metric,
         )
 
     def reuse_for(self, cfg: DictConfig, data: PreparedData, run_dir: Path) -> Trainer:
@@ -405,6 +424,20 @@ class Trainer:
             bar.close()
         return loss_sum / self.settings.steps_per_epoch
 
+    def _measure_samples(self, epoch: int, state: checkpoints.TrainingState) -> float | None:
+        """The sample metric of the current weights when this epoch is due for one (every
+        sample_metric_every_epochs, and the last); its best epoch's weights become the best.
+        None when not measured."""
+        every = self.settings.sample_metric_every_epochs
+        if every is None or (epoch % every and epoch != self.settings.epochs):
+            return None
+        value = float(self.sample_metric(self.model))
+        if value < state.best_sample_metric:
+            state.best_sample_metric = value
+            state.best_epoch = epoch
+            self._best_weights = self.model.get_weights()
+        return value
+
     def _run_epoch(
         self, epoch: int, state: checkpoints.TrainingState, reporter: EpochReporter | None
     ) -> None:
@@ -412,18 +445,20 @@ class Trainer:
         train_loss = self._train_epoch(epoch, state.step)
         train_seconds = time.perf_counter() - started
         validation_started = time.perf_counter()
-        val_loss = self.validator.validate()
-        validation_seconds = time.perf_counter() - validation_started
-        if not math.isfinite(val_loss):
-            raise DivergedError(epoch, state.step + self.settings.steps_per_epoch, val_loss)
-
-        state.epoch = epoch
-        state.step += self.settings.steps_per_epoch
-        state.training_time_seconds += time.perf_counter() - started
-        if val_loss < state.best_val_loss:  # the best loss and weights: any improvement
-            state.best_val_loss = val_loss
-            state.best_epoch = epoch
-            self._best_weights = self.model.get_weights()
+        with averaged_weights(self.model, self.optimizer):  # the weights generation will use
+            val_loss = self.validator.validate()
+            validation_seconds = time.perf_counter() - validation_started
+            if not math.isfinite(val_loss):
+                raise DivergedError(epoch, state.step + self.settings.steps_per_epoch, val_loss)
+            state.epoch = epoch
+            state.step += self.settings.steps_per_epoch
+            state.training_time_seconds += time.perf_counter() - started
+            if val_loss < state.best_val_loss:  # the best loss and weights: any improvement
+                state.best_val_loss = val_loss
+                if self.settings.sample_metric_every_epochs is None:
+                    state.best_epoch = epoch
+                    self._best_weights = self.model.get_weights()
+            sample_metric = self._measure_samples(epoch, state)
         # patience counts epochs without an improvement of more than min_delta
         if val_loss < state.patience_reference_loss - self.settings.early_stopping_min_delta:
             state.patience_reference_loss = val_loss
@@ -442,6 +477,8 @@ class Trainer:
             "validation_seconds": round(validation_seconds, 4),
             "step": state.step,
         }
+        if sample_metric is not None:
+            row["sample_metric"] = sample_metric
         records.append_metrics(self.run_dir, row)
         every = self.settings.checkpoint_every_epochs
         if epoch % every == 0 or epoch == self.settings.epochs:

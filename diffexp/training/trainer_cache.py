@@ -17,6 +17,9 @@ The shape key (`shape_key`) holds everything the graphs are traced from:
 - the optimizer's name and the numbers Keras writes into its step as constants (`beta_1`,
   `beta_2`, `epsilon`, `gradient_clip`): a search over one of these compiles per value;
 - the validation config (mode, batch size factor, batches, XLA).
+A run that averages its weights (`trainer.ema_momentum`, phase 2) is never kept or reused: the
+average starts from the run's own initial weights, which a reset to another run's start would
+not give.
 Not in it: `optimizer.lr`, `optimizer.weight_decay`, the whole `schedule` group, `seed`,
 `trainer.epochs` and `steps_per_epoch` (they size the learning-rate table, whose length the
 graph leaves open), `steps_per_execution`, early stopping and checkpointing.
@@ -84,7 +87,7 @@ def trainer_for(cfg: DictConfig, data: PreparedData, run_dir: Path) -> Trainer:
     with the same shape key, reset for this run, instead."""
     from diffexp.training.trainer import Trainer
 
-    if not _memory.enabled:
+    if not _memory.enabled or cfg.trainer.get("ema_momentum") is not None:
         return Trainer.from_config(cfg, data, run_dir)
     key = shape_key(cfg)
     kept = _memory.get(key)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from diffexp.training.averaging import MAX_INITIAL_WEIGHT_SHARE
 from diffexp.training.schedules import build_schedule
 from diffexp.training.trainer import TrainerSettings
 
@@ -20,7 +21,15 @@ def test_phase2_trains_its_whole_budget_and_ends_with_a_decayed_schedule(make_co
     last_step = settings.steps_per_epoch * settings.epochs
     final_lr = float(schedule(last_step))
     assert final_lr == pytest.approx(float(cfg.schedule.alpha) * float(cfg.optimizer.lr), rel=1e-3)
+    momentum = cfg.trainer.ema_momentum  # an average must have forgotten the random start
+    assert momentum is None or momentum**last_step < MAX_INITIAL_WEIGHT_SHARE
 
 
-def test_phase1_keeps_early_stopping(make_config):
-    assert TrainerSettings.from_config(make_config()).early_stopping_patience == 5
+def test_phase1_keeps_early_stopping_and_the_raw_weights(make_config):
+    cfg = make_config()
+    assert TrainerSettings.from_config(cfg).early_stopping_patience == 5
+    assert cfg.trainer.ema_momentum is None  # 500-step trials are too short for an average
+
+
+def test_phase2_of_the_default_profile_samples_from_the_weight_average(make_config):
+    assert make_config(["trainer=refine"], profile="default").trainer.ema_momentum == 0.995

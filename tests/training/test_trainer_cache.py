@@ -222,3 +222,14 @@ def test_xla_runs_keep_their_compiled_code_in_the_persistent_cache(tmp_path, mon
     monkeypatch.setenv("TF_XLA_FLAGS", own)
     assert runtime.use_persistent_xla_cache(cache) is None
     assert os.environ["TF_XLA_FLAGS"] == own
+
+
+def test_a_run_that_averages_its_weights_is_never_kept_nor_reused(caches, tmp_path):
+    """The weight average starts from the run's own initial weights; a reset to another run's
+    start cannot give that, so phase 2's averaged runs always build their own trainer."""
+    averaged = ["data.seed=5", "trainer.ema_momentum=0.9"]
+    first = TrainingSession(_cfg(tmp_path, averaged), tmp_path / "a").build_trainer()
+    second = TrainingSession(_cfg(tmp_path, averaged), tmp_path / "b").build_trainer()
+    assert second is not first and trainer_cache.kept_count() == 0
+    plain = TrainingSession(_cfg(tmp_path, ["data.seed=5"]), tmp_path / "c").build_trainer()
+    assert trainer_cache.kept_count() == 1 and plain is not first
