@@ -1,4 +1,4 @@
-"""The streaming bench section at 20 k events (the real size writes a 5 GB file): every
+"""The streaming bench section at 5 k events (the real size writes a 5 GB file): every
 figure and both targets written, the measured processes really streamed and really loaded
 whole, the file deleted afterwards, and the smoke size leaves the section out. No timing is
 asserted."""
@@ -43,7 +43,7 @@ def test_smoke_size_skips_the_section_and_default_runs_it():
 
 
 @pytest.mark.slow
-def test_streaming_section_at_20k_events(tmp_path):
+def test_streaming_section_at_5k_events(tmp_path):
     from benchmarks.runner import run_bench
 
     config = compose_bench(
@@ -51,8 +51,8 @@ def test_streaming_section_at_20k_events(tmp_path):
             "bench.size=smoke",
             "bench.sections=[streaming]",
             "sizes.smoke.skip_sections=[]",
-            "sizes.smoke.streaming_events=20000",
-            "sizes.smoke.streaming_memory_events=5000",
+            "sizes.smoke.streaming_events=5000",
+            "sizes.smoke.streaming_memory_events=2000",
             f"bench.output_dir={tmp_path / 'bench'}",
             f"paths.output_dir={tmp_path / 'outputs'}",
         ]
@@ -64,9 +64,9 @@ def test_streaming_section_at_20k_events(tmp_path):
     details = section["details"]
     streamed, memory = details["streamed"], details["in_memory"]
     assert streamed["streamed"] is True and memory["streamed"] is False
-    assert (streamed["n_train"], streamed["n_val"]) == (18000, 2000)
-    assert (memory["n_train"], memory["n_val"]) == (4500, 500)
-    assert details["streamed_steps"] == 18000 // 32 and details["streamed_whole_epoch"]
+    assert (streamed["n_train"], streamed["n_val"]) == (4500, 500)
+    assert (memory["n_train"], memory["n_val"]) == (1800, 200)
+    assert details["streamed_steps"] == 4500 // 32 and details["streamed_whole_epoch"]
     assert np.isfinite(streamed["val_loss"]) and np.isfinite(streamed["last_train_loss"])
     ratio = streamed["events_per_second"] / memory["events_per_second"]
     assert section["figures"]["streamed_vs_in_memory"]["median"] == pytest.approx(ratio)
