@@ -28,7 +28,7 @@ import numpy as np
 N_EVENTS = 20000
 EXPORT_SEED = 7
 COMMON = ["trainer=refine", "profile=default", "data.val_fraction=0.2"]
-OWN_DATA = ["'data.vertex_conditions=[x_m,y_m,z_m]'", "data.energy_condition=energy_mev"]
+OWN_DATA = ["data.vertex_conditions=[x_m,y_m,z_m]", "data.energy_condition=energy_mev"]
 
 
 def export_default_simulation(folder: Path, n_events: int = N_EVENTS) -> tuple[Path, Path]:
@@ -81,10 +81,11 @@ def run_rows(with_geometry: Path, without: Path) -> dict[str, list[str]]:
 
 
 def _python(module: str, *args: str) -> None:
-    command = " ".join([sys.executable, "-m", module, *args])
-    done = subprocess.run(command, shell=True, capture_output=True, text=True)
+    """Run `python -m module args` as a user would (no shell: paths may hold spaces)."""
+    command = [sys.executable, "-m", module, *args]
+    done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
-        raise RuntimeError(f"{command} failed:\n{done.stderr[-3000:]}")
+        raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
 
 
 def train_and_verify(run_dir: Path, overrides: list[str], seed: int) -> dict[str, Any]:

@@ -21,7 +21,7 @@ def _npz_config(make_config, path, *extra: str):
 def test_the_export_loads_as_a_users_file_with_the_detectors_geometry(make_config, tmp_path):
     with_geometry, without = export_default_simulation(tmp_path, n_events=300)
     rows = run_rows(with_geometry, without)
-    own = [arg.strip("'") for arg in rows[".npz with geometry, prior=learned"][2:4]]
+    own = rows[".npz with geometry, prior=learned"][2:4]
     data = _npz_config(make_config, with_geometry, *own)
     events = load_events(data, None)
     assert events.charges.shape == (300, simulator_from_config(default_data_config()).n_pmt)
