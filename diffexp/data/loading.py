@@ -28,7 +28,7 @@ from diffexp.file_checks import array_checksum, event_arrays_problem
 log = logging.getLogger(__name__)
 
 # Keys that do not change which events are simulated: they are applied after the cache.
-_KEYS_NOT_IN_HASH = ("val_fraction", "pmt_selection", "n_pmts_kept", "light_model")
+_KEYS_NOT_IN_HASH = ("val_fraction", "pmt_selection", "n_pmts_kept", "light_model", "readout")
 # Bump when the simulator's output for the same config changes, so old caches are not reused.
 _SIMULATOR_VERSION = 1
 

@@ -8,12 +8,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from diffexp.data import EventSet
+from diffexp.data.readout import readout_from_config
 from diffexp.errors import ConfigError
 
 SAMPLERS: tuple[str, ...] = ("ddim", "ddpm")
 # Cap on a decoded charge: a diverging model's log-charge overflows exp() to inf, which no
 # metric can histogram; a million PE per PMT is far beyond any physical event here.
 MAX_CHARGE_PE = 1.0e6
+# The readout's random stream, apart from the sampler's (which draws from `seed` itself).
+_READOUT_STREAM = 7
 
 
 @dataclass
@@ -38,11 +41,14 @@ def generate(
     seed: int = 0,
     batch_size: int = 1024,
     hit_threshold_pe: float = 0.0,
+    readout: bool = True,
 ) -> Generated:
     """Events from `loaded` (a diffexp.models.loading.LoadedRun) for physical `conditions`.
 
     Decoded charges below `hit_threshold_pe` read 0, as the detector's readout does: the
     model's log1p decoding gives tiny positive values where the detector gives no hit.
+    With `readout`, the run's `data.readout` (diffexp.data.readout) then reads its low hits
+    out as whole photoelectrons; false gives the model's charges as generated.
     """
     from diffexp.models import sample_ddim, sample_ddpm
 
@@ -77,5 +83,8 @@ def generate(
     non_finite = int(np.size(charges) - np.count_nonzero(np.isfinite(charges)))
     charges = np.minimum(np.nan_to_num(charges, nan=0.0, posinf=MAX_CHARGE_PE), MAX_CHARGE_PE)
     charges[charges < hit_threshold_pe] = 0.0
+    pe_readout = readout_from_config(loaded.cfg.data, hit_threshold_pe) if readout else None
+    if pe_readout is not None:
+        charges = pe_readout.apply(charges, np.random.default_rng([seed, _READOUT_STREAM]))
     events = EventSet(charges, np.asarray(conditions, np.float32), condition_names, pmt_ids)
     return Generated(events, seconds, non_finite)

@@ -95,6 +95,12 @@ def test_verify_run_writes_every_key_and_plot(tmp_path, loaded):
         "training": round(0.9 * loaded.cfg.data.n_events),  # the run's training split
     }
     assert (written["sampler"], written["steps"], written["eta"]) == ("ddim", 4, 0.3)
+    # the simulated detector's readout (conf/data/simulated.yaml), at its threshold
+    assert written["readout"] == {
+        "resolve_pe_below": 5.0,
+        "spe_resolution": 0.3,
+        "threshold_pe": 0.3,
+    }
     assert written["generation"]["events"] == 120
     assert written["generation"]["events_per_second"] > 0
     assert written["plots"] == PLOTS
