@@ -28,7 +28,14 @@ import numpy as np
 N_EVENTS = 20000
 EXPORT_SEED = 7
 COMMON = ["trainer=refine", "profile=default", "data.val_fraction=0.2"]
-OWN_DATA = ["data.vertex_conditions=[x_m,y_m,z_m]", "data.energy_condition=energy_mev"]
+# The physicist knows the detector's roles of the conditions and its single-PE resolution
+# (the built-in detector's readout is on by default; without these the rows would differ).
+OWN_DATA = [
+    "data.vertex_conditions=[x_m,y_m,z_m]",
+    "data.energy_condition=energy_mev",
+    "data.readout.resolve_pe_below=5",
+    "data.readout.spe_resolution=0.3",
+]
 
 
 def export_default_simulation(folder: Path, n_events: int = N_EVENTS) -> tuple[Path, Path]:

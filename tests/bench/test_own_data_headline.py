@@ -9,6 +9,7 @@ from omegaconf import OmegaConf
 from benchmarks.own_data_headline import export_default_simulation, run_rows
 from diffexp.data import simulator_from_config
 from diffexp.data.loading import load_events
+from diffexp.data.readout import readout_from_config
 from diffexp.data.user_geometry import condition_roles, load_user_geometry
 from diffexp.verification.calibration_panel import default_data_config
 
@@ -34,3 +35,8 @@ def test_the_export_loads_as_a_users_file_with_the_detectors_geometry(make_confi
     plain = _npz_config(make_config, without, *own)
     assert load_user_geometry(plain, events.charges.shape[1]) is None
     np.testing.assert_array_equal(load_events(plain, None).charges, events.charges)
+    # the own-data rows read out their charges as the built-in detector does
+    own_keys = rows[".npz with geometry, prior=learned"][2:-1]
+    readout = readout_from_config(_npz_config(make_config, with_geometry, *own_keys), 0.3)
+    assert readout is not None
+    assert readout == readout_from_config(make_config([]).data, 0.3)
