@@ -151,17 +151,33 @@ def open_grpc_proxy(url: str) -> BaseStorage:
     host, port = grpc_address(url)
     with _quiet_experimental():
         proxy = GrpcStorageProxy(host=host, port=port)
-    try:
-        proxy.wait_server_ready(timeout=GRPC_CONNECT_TIMEOUT_SECONDS)
-    except ConnectionError as error:
+    if not _proxy_answers(proxy, GRPC_CONNECT_TIMEOUT_SECONDS):
         proxy.close()
         raise StorageError(
             f"study storage {url}: no gRPC storage proxy answers there within "
             f"{GRPC_CONNECT_TIMEOUT_SECONDS} s; start one in front of the database with "
             "`python -m diffexp.tuning.grpc_proxy --storage postgresql://user@host/db "
             f"--host {host} --port {port}` (docs/scaling.md)"
-        ) from error
+        )
     return proxy
+
+
+def _proxy_answers(proxy: BaseStorage, timeout: float) -> bool:
+    """Whether the proxy answers a request within `timeout` s: a study that does not exist is
+    an answer. Not `wait_server_ready`: it opens a channel of its own and polls its state every
+    0.2 s, which every trial job would pay; this request connects the channel the job uses."""
+    import grpc
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            proxy.get_study_id_from_name("diffexp: is the proxy there")
+        except KeyError:
+            return True
+        except grpc.RpcError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.1)
 
 
 def url_without_password(url: str) -> tuple[str, str | None]:
