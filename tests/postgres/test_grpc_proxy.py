@@ -14,6 +14,7 @@ import pytest
 from optuna.trial import TrialState
 
 from diffexp.names import HEARTBEAT_ATTR
+from diffexp.tuning.storage import load_existing_study
 from tests.conftest import REPO, subprocess_env
 from tests.postgres_server import free_port
 from tests.tuning.sweep_helpers import tiny_sweep_command
@@ -49,6 +50,8 @@ def test_a_sweep_through_the_grpc_proxy_lands_in_postgres(postgres_url, tmp_path
         )
         assert sweep.returncode == 0, sweep.stdout[-3000:] + sweep.stderr[-3000:]
         cmdline = Path(f"/proc/{proxy.pid}/cmdline").read_bytes()
+        read_back = load_existing_study("tiny", f"grpc://127.0.0.1:{port}")  # analyze, phase 2
+        assert len(read_back.trials) == 3
     finally:
         proxy.terminate()
         proxy_output = proxy.communicate(timeout=30)[0]
