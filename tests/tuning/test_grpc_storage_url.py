@@ -4,6 +4,8 @@ do. (A real sweep through a proxy: tests/postgres/test_grpc_proxy.py.)"""
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from diffexp.errors import user_error_line
@@ -54,3 +56,15 @@ def test_the_proxy_refuses_a_storage_it_cannot_serve(behind, capsys):
     assert exited.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "--storage" in err and "not a journal file" in err
+
+
+def test_the_proxy_on_a_port_in_use_says_so_in_one_line(tmp_path, capsys):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(SystemExit) as exited:
+            grpc_proxy.main(["--storage", f"sqlite:///{tmp_path / 's.db'}", "--port", str(port)])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("diffexp: error: --host 127.0.0.1 --port") and "free port" in err
