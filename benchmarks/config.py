@@ -24,6 +24,7 @@ SECTIONS = (
     "warm_trial",
     "replay",
     "streaming",
+    "storage_load",
 )
 
 

@@ -26,6 +26,7 @@ def _section_runner(name: str):
         precision_bench,
         replay_bench,
         sampling_bench,
+        storage_load,
         streaming_bench,
         throughput_bench,
         tuning_bench,
@@ -44,6 +45,7 @@ def _section_runner(name: str):
         "warm_trial": warm_trial_bench.run,
         "replay": replay_bench.run,
         "streaming": streaming_bench.run,
+        "storage_load": storage_load.run,
     }[name]
 
 

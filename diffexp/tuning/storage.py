@@ -8,8 +8,10 @@ analysis and phase 2. The one place a storage URL is opened, two ways:
   studies that do exist.
 
 One URL names the storage everywhere: `sqlite:///outputs/optuna_study.db` (the default,
-`paths.study_storage`), `postgresql://…` / `mysql://…` (many nodes), or the path of a journal
-file (many processes on one machine or on NFS; the same convention as optuna-dashboard).
+`paths.study_storage`), `postgresql://…` / `mysql://…` (many nodes), `grpc://host:port`
+(Optuna's gRPC storage proxy in front of such a database, `python -m
+diffexp.tuning.grpc_proxy`; docs/scaling.md says when), or the path of a journal file (many
+processes on one machine or on NFS; the same convention as optuna-dashboard).
 
 A database password never travels in a URL that is written down: the sweeper hands its trials
 `url_without_password(url)` and puts the password in the environment (`STORAGE_PASSWORD_ENV`,
@@ -51,16 +53,22 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 60  # sqlite waits this long for a lock before raising
+GRPC_SCHEME = "grpc://"  # Optuna's gRPC storage proxy: grpc://<host>:<port>
+GRPC_URL_FORM = "grpc://<host>:<port> (where `python -m diffexp.tuning.grpc_proxy` listens)"
+GRPC_CONNECT_TIMEOUT_SECONDS = 20  # how long an open waits for a gRPC storage proxy to answer
 RETRY_ATTEMPTS = 6  # storage calls retried on a lock error, backoff 0.2 s doubling
 _RETRY_FIRST_DELAY_SECONDS = 0.2
 
 
 def storage_kind(url: str) -> str:
-    """'sqlite', 'rdb' (PostgreSQL, MySQL, …) or 'journal' (a file path, no scheme)."""
+    """'sqlite', 'rdb' (PostgreSQL, MySQL, …), 'grpc' (a gRPC storage proxy) or 'journal' (a
+    file path, no scheme)."""
     if "://" not in url:
         return "journal"
     if url.startswith("sqlite:"):
         return "sqlite"
+    if url.startswith(GRPC_SCHEME):
+        return "grpc"
     return "rdb"
 
 
@@ -88,6 +96,8 @@ def create_storage(url: str, **heartbeat: object) -> BaseStorage:
 
 def _open_storage(url: str, heartbeat: dict[str, object]) -> BaseStorage:
     kind = storage_kind(url)
+    if kind == "grpc":  # no RDB heartbeat through the proxy: diffexp's trial attribute beats
+        return open_grpc_proxy(url)
     if kind == "journal":
         Path(url).parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(url))
@@ -120,6 +130,54 @@ def _quiet_experimental() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         yield
+
+
+def grpc_address(url: str) -> tuple[str, int]:
+    """(host, port) of a `grpc://host:port` URL; StorageError (one line) for anything else: the
+    proxy takes no user, password, path or query (it holds the database's credentials)."""
+    rest = url[len(GRPC_SCHEME) :] if url.startswith(GRPC_SCHEME) else ""
+    host, _, port = rest.rpartition(":")  # an IPv6 host keeps its brackets: [::1]:13000
+    valid = host and not any(c in host for c in "/@?#") and port.isdigit()
+    if not valid or not 0 < int(port) < 65536:
+        raise StorageError(f"study storage {url}: not a gRPC proxy address; write {GRPC_URL_FORM}")
+    return host, int(port)
+
+
+def open_grpc_proxy(url: str) -> BaseStorage:
+    """A client of Optuna's gRPC storage proxy at `url`, once the proxy answers; StorageError
+    (one line) when it does not within `GRPC_CONNECT_TIMEOUT_SECONDS`."""
+    from optuna.storages import GrpcStorageProxy
+
+    host, port = grpc_address(url)
+    with _quiet_experimental():
+        proxy = GrpcStorageProxy(host=host, port=port)
+    if not _proxy_answers(proxy, GRPC_CONNECT_TIMEOUT_SECONDS):
+        proxy.close()
+        raise StorageError(
+            f"study storage {url}: no gRPC storage proxy answers there within "
+            f"{GRPC_CONNECT_TIMEOUT_SECONDS} s; start one in front of the database with "
+            "`python -m diffexp.tuning.grpc_proxy --storage postgresql://user@host/db "
+            f"--host {host} --port {port}` (docs/scaling.md)"
+        )
+    return proxy
+
+
+def _proxy_answers(proxy: BaseStorage, timeout: float) -> bool:
+    """Whether the proxy answers a request within `timeout` s: a study that does not exist is
+    an answer. Not `wait_server_ready`: it opens a channel of its own and polls its state every
+    0.2 s, which every trial job would pay; this request connects the channel the job uses."""
+    import grpc
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            proxy.get_study_id_from_name("diffexp: is the proxy there")
+        except KeyError:
+            return True
+        except grpc.RpcError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.1)
 
 
 def url_without_password(url: str) -> tuple[str, str | None]:
@@ -234,6 +292,11 @@ def open_existing_storage(storage: str) -> BaseStorage:
     """
     if storage_kind(storage) == "journal":
         return _open_journal(storage)
+    if storage_kind(storage) == "grpc":
+        try:
+            return open_grpc_proxy(storage)
+        except StorageError as error:
+            raise StudyError(str(error)) from error
     shown = shown_url(storage)
     if storage.startswith("sqlite:///"):
         path = storage[len("sqlite:///") :]

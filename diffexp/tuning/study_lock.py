@@ -9,7 +9,9 @@ suggestions happen under a lock that every sweeper of the study takes, held for 
 - PostgreSQL: a session advisory lock (`pg_advisory_lock`) keyed by the study name; MySQL:
   `GET_LOCK`; both are released by the server when the holder's connection dies;
 - SQLite and journal files: Optuna's NFS-safe lock file (`JournalFileOpenLock`, an O_EXCL
-  file beside the storage, removed if its holder died more than 30 s ago).
+  file beside the storage, removed if its holder died more than 30 s ago);
+- a gRPC storage proxy (`grpc://`): the proxy offers no lock, so the lock holds among this
+  sweeper's slots only; one sweeper per study drives a study through a proxy (docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ class StudyLock:
         kind = storage_kind(url)
         if kind == "journal":
             self._file = JournalFileOpenLock(str(Path(url)) + LOCK_SUFFIX)
+        elif kind == "grpc":
+            log.info("study storage behind a gRPC proxy: run one sweeper per study through it")
         elif kind == "sqlite":
             path = url.split(":///", 1)[1] if ":///" in url else ""
             if path and path != ":memory:":

@@ -34,7 +34,7 @@ def test_default_size_targets_match_the_issue():
     config = compose_bench([])
     assert config.size.throughput_batch_size == 512
     assert config.train.profile.name == "default"
-    assert config.sections[0] == "validation" and len(config.sections) == 10
+    assert config.sections[0] == "validation" and len(config.sections) == 11
     t = config.targets
     assert (t.fit_ratio, t.eager_ratio, t.matmul_fraction) == (1.0, 5.0, 0.6)
     assert (t.tuning_vs_sequential, t.tuning_vs_batched, t.overhead_share) == (2.5, 1.3, 0.2)
