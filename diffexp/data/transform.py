@@ -5,8 +5,9 @@ then standardised per PMT; conditions are standardised per column. A PMT without
 (charge 0) is put at `no_hit_log_charge` in log space instead of log1p(0) = 0: with 0, no-hit
 PMTs form a spike right below the smallest hit (the threshold, log1p(0.3) = 0.26), and the
 smeared spike a generator produces spills over the threshold as extra single-PE hits
-(measured on the demo: 10.7 instead of 3.3 hits of 0.3-0.7 PE per event). A gap of about one
-unit keeps the two apart; decoding maps everything below the smallest charge to 0.
+(measured on the demo: 10.7 instead of 3.3 hits of 0.3-0.7 PE per event). A gap keeps the two
+apart (model=pmt: 2 units; with 1, the demo's model still made 0.7 hits too many per event
+where 1-5 PE were expected); decoding maps everything below the smallest charge to 0.
 The fitted statistics are saved with a run (`data_transform.json`) so generated events can
 be decoded later.
 """

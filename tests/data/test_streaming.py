@@ -19,7 +19,7 @@ from tests.data.conftest import load_data_conf
 
 N_EVENTS = 3000
 CHUNK = 128  # events per read: the file is 24 chunks (the last one short)
-NO_HIT = -1.0  # model=pmt's no_hit_log_charge
+NO_HIT = -2.0  # model=pmt's no_hit_log_charge
 
 
 @pytest.fixture(scope="module")
