@@ -82,14 +82,15 @@ def test_prior_refuses_data_without_a_geometry(setup):
 
 
 def test_no_hit_gap_round_trips_and_separates(setup):
-    _, events, transform = setup
+    cfg, events, transform = setup
     encoded = transform.encode_charges(events.charges)
     decoded = transform.decode_charges(encoded)
     np.testing.assert_allclose(decoded, events.charges, rtol=1e-4, atol=1e-4)
     log_space = encoded * transform.charge_std + transform.charge_mean
     hit = events.charges > 0
-    assert np.allclose(log_space[~hit], -1.0)
-    assert log_space[hit].min() >= np.log1p(0.3) - 1e-6  # the threshold: a gap of >= 1.26
+    assert cfg.model.no_hit_log_charge == -2.0
+    assert np.allclose(log_space[~hit], -2.0)
+    assert log_space[hit].min() >= np.log1p(0.3) - 1e-6  # the threshold: a gap of >= 2.26
 
 
 def test_transform_version_1_still_loads(setup, tmp_path):
