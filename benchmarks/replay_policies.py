@@ -22,6 +22,10 @@ DEFAULT_POLICY = "diffexp_median"  # the sweeper's defaults: TPE (constant liar)
 PEER_POLICIES = ("sequential_random", "threads_recipe", "official_batches")
 SAMPLER_TARGETS = "optuna.samplers.*"  # as the sweeper instantiates its sampler
 WARM_POOL = Overheads(fresh_process_per_trial=False, fresh_process_per_worker=True)
+# diffexp's pool workers also keep one compiled trainer per shape (trainer_cache)
+POOL_COMPILE_ONCE = Overheads(
+    fresh_process_per_trial=False, fresh_process_per_worker=True, compile_once_per_shape=True
+)
 PROCESS_PER_TRIAL = Overheads(fresh_process_per_trial=True, fresh_process_per_worker=False)
 
 
@@ -64,7 +68,7 @@ class Policy:
 
 def _diffexp(name: str, pruner: str, description: str, **sampler_args: Any) -> Policy:
     args = {"constant_liar": True, **sampler_args}
-    return Policy(name, "tpe", args, pruner, description=description)
+    return Policy(name, "tpe", args, pruner, overheads=POOL_COMPILE_ONCE, description=description)
 
 
 POLICIES: dict[str, Policy] = {
@@ -109,6 +113,7 @@ POLICIES: dict[str, Policy] = {
             "qmc",
             {"qmc_type": "sobol"},
             "median",
+            overheads=POOL_COMPILE_ONCE,
             description="async, Sobol QMC sampler, median pruner",
         ),
     )
