@@ -51,6 +51,7 @@ class TrialSpan:
     state: str = "RUNNING"
     value: float | None = None
     epochs_run: int = 0
+    params: dict = field(default_factory=dict)  # what the sampler proposed
     compiled: bool = False  # paid the compile (a new shape for its worker, or no trainer cache)
 
 
@@ -105,7 +106,7 @@ def replay(
     def start(slot: int, now: float) -> None:
         trial = study.ask(distributions)
         curve = table.nearest(trial.params)
-        span = TrialSpan(trial.number, slot, now)
+        span = TrialSpan(trial.number, slot, now, params=dict(trial.params))
         run.spans.append(span)
         running[slot] = _Running(trial, curve, span)
         before = curve.startup_seconds
@@ -163,11 +164,11 @@ def _advance(item: _Running, epochs: int) -> tuple[str, float | None] | None:
     if not math.isfinite(loss):
         return "FAIL", None
     item.trial.report(loss, item.epoch)
-    last = item.epoch >= min(epochs, len(curve.val_loss))
-    if last:
+    # as the trial job does: every epoch, the last too, may be pruned (tuning/trial/reporter.py)
+    if item.trial.should_prune():
+        return "PRUNED", None
+    if item.epoch >= min(epochs, len(curve.val_loss)):
         if curve.failed and len(curve.val_loss) < epochs:
             return "FAIL", None
         return "COMPLETE", min(curve.val_loss)
-    if item.trial.should_prune():
-        return "PRUNED", None
     return None
