@@ -194,6 +194,25 @@ def targets(summary: dict) -> dict:
     return verdicts
 
 
+def beats_default(summary: dict) -> list[dict]:
+    """Policies that reach the bar sooner than the default by more than the bootstrap noise:
+    the default's speed-up over them, with its whole 95 % interval, is below 1."""
+    found = []
+    for workers, rows in summary.items():
+        for name, row in rows.items():
+            interval = row.get("default_speedup_95")
+            if interval is not None and interval[1] < 1.0:
+                found.append(
+                    {
+                        "workers": workers,
+                        "policy": name,
+                        "speedup": row["default_speedup"],
+                        "ci": interval,
+                    }
+                )
+    return found
+
+
 def _verdict(value: float, target: float, against: str) -> dict:
     return {"value": value, "target": target, "against": against, "pass": bool(value >= target)}
 
@@ -221,6 +240,18 @@ def markdown(meta: dict, grid: dict, summary: dict, verdicts: dict) -> str:
                 f"{row.get('gain_vs_fewest_workers', math.nan):.2f} |"
             )
     lines.append("")
+    winners = beats_default(summary)
+    lines.append(
+        "- policies faster than the default beyond the 95 % interval: "
+        + (
+            "; ".join(
+                f"{w['policy']} at {w['workers']} workers (default's speed-up {w['speedup']:.2f}, "
+                f"{w['ci'][0]:.2f}-{w['ci'][1]:.2f})"
+                for w in winners
+            )
+            or "none"
+        )
+    )
     for key, verdict in verdicts.items():
         state = "PASS" if verdict["pass"] else "MISSED"
         lines.append(
@@ -285,7 +316,14 @@ def write(out_dir: Path, meta: dict, grid: dict) -> dict:
         }
         for w, b in grid["by_workers"].items()
     }
-    payload = {**meta, "bar": grid["bar"], "summary": summary, "targets": verdicts, "runs": slim}
+    payload = {
+        **meta,
+        "bar": grid["bar"],
+        "summary": summary,
+        "targets": verdicts,
+        "beats_default": beats_default(summary),
+        "runs": slim,
+    }
     (out_dir / "replay.json").write_text(json.dumps(payload, indent=1, default=float) + "\n")
     (out_dir / "replay.md").write_text(markdown(meta, grid, summary, verdicts))
     return payload
