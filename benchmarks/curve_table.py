@@ -32,6 +32,7 @@ class Curve:
     startup_seconds: float  # data, model build and writes of a warm worker's trial
     compile_seconds: float  # the first epoch's excess
     failed: bool = False  # the recorded run ended in an error after its last listed epoch
+    shape: str = ""  # the trainer cache's shape key (digest): trials sharing it share a compile
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,13 @@ def _same_choices(recorded: dict[str, Any], proposed: dict[str, Any]) -> bool:
     )
 
 
+def _choices_shape(params: dict[str, Any]) -> str:
+    """The shape of a trial recorded without one (a table before the trainer cache): its
+    choices. Phase 1's choices (hidden_dim, t_emb_dim) are its shape key; its float, the
+    learning rate, is not in the key."""
+    return json.dumps({k: v for k, v in params.items() if not isinstance(v, float)}, sort_keys=True)
+
+
 def from_dict(table: dict[str, Any], source: str = "table") -> CurveTable:
     """A CurveTable from `record_curves`' JSON; DataError naming `source` if it is not one."""
     if table.get("schema_version") != SCHEMA_VERSION:
@@ -93,6 +101,7 @@ def from_dict(table: dict[str, Any], source: str = "table") -> CurveTable:
                 startup_seconds=float(t["startup_seconds"]),
                 compile_seconds=float(t["compile_seconds"]),
                 failed=bool(t.get("error")),
+                shape=str(t.get("shape") or _choices_shape(t["params"])),
             )
             for t in table["trials"]
         )

@@ -5,7 +5,8 @@ N configurations of a search space (`conf/search/<search>.yaml`, its `hydra.swee
 are drawn by a scrambled Sobol sequence (scipy.stats.qmc), so a few dozen points cover the
 space evenly; each is trained once, in this process, as a warm pool worker trains a trial
 (the in-memory data cache on, Keras' session cleared between trials). For every trial the
-table keeps each epoch's validation loss and wall seconds, the trial's start-up (data, model
+table keeps each epoch's validation loss and wall seconds, its graph shape (a digest of
+`diffexp.training.trainer_cache.shape_key`), the trial's start-up (data, model
 build, writes: everything outside its epochs but the compile) and its compile (the first
 epoch's excess over the later ones); once per table, a fresh worker's start-up (a Python
 process importing TensorFlow and diffexp), which a process-per-trial launcher pays per trial.
@@ -110,6 +111,7 @@ def record_trial(cfg, run_dir: Path) -> dict[str, Any]:
     compile_seconds = epochs.first_epoch_excess(rows)
     total = ended - started
     return {
+        "shape": shape_id(cfg),
         "val_loss": [float(r["val_loss"]) for r in rows],
         "epoch_seconds": [
             round(s - (compile_seconds if i == 0 else 0.0), 4) for i, s in enumerate(epoch_seconds)
@@ -121,6 +123,16 @@ def record_trial(cfg, run_dir: Path) -> dict[str, Any]:
     }
 
 
+def shape_id(cfg) -> str:
+    """A short digest of the trainer cache's shape key: trials with the same one share a
+    warm worker's compiled trainer, so the replay charges the compile to the first of them."""
+    import hashlib
+
+    from diffexp.training import trainer_cache
+
+    return hashlib.sha1(trainer_cache.shape_key(cfg).encode()).hexdigest()[:12]
+
+
 def fresh_worker_seconds() -> float:
     """Seconds a new Python process takes to import TensorFlow and diffexp's trainer."""
     started = time.perf_counter()
@@ -128,35 +140,8 @@ def fresh_worker_seconds() -> float:
     return round(time.perf_counter() - started, 3)
 
 
-def record(n_configs: int, search: str, overrides: list[str], seed: int) -> dict[str, Any]:
-    """The whole table (see the module docstring)."""
-    from diffexp import runtime
-    from diffexp.config import compose_checked
-    from diffexp.training import environment, worker_cache
-
-    started = time.perf_counter()
-    cfg = compose_checked(list(overrides))
-    runtime.configure_threads(cfg.runtime.threads)
-    distributions = search_distributions(search)
-    configurations = sobol_configurations(distributions, n_configs, seed)
-    was_enabled = worker_cache.enabled()
-    worker_cache.enable(True)  # as a warm pool worker keeps its data; restored below
-    trials = []
-    loads = []
-    try:
-        with tempfile.TemporaryDirectory(prefix="record_curves_") as scratch:
-            for index, params in enumerate(configurations):
-                overridden = [*overrides, *(f"{k}={v}" for k, v in params.items())]
-                trial_dir = Path(scratch) / f"trial_{index}"
-                trial = {"params": params, **record_trial(compose_checked(overridden), trial_dir)}
-                trials.append(trial)
-                loads.append(os.getloadavg()[0])
-                best = min(trial["val_loss"], default=math.nan)
-                print(f"[{index + 1}/{n_configs}] {params} best {best:.4f}", flush=True)
-    finally:
-        worker_cache.enable(was_enabled)
-        worker_cache.clear()
-    fresh = fresh_worker_seconds()
+def table_header(cfg, search: str, overrides: list[str], seed: int, distributions) -> dict:
+    """What identifies a table: a resumed recording must match it (`resumable_trials`)."""
     return {
         "schema_version": SCHEMA_VERSION,
         "profile": str(cfg.profile.name),
@@ -167,14 +152,99 @@ def record(n_configs: int, search: str, overrides: list[str], seed: int) -> dict
         "search": search,
         "space": {name: repr(dist) for name, dist in distributions.items()},
         "sampling": f"scrambled Sobol (scipy.stats.qmc), seed {seed}",
-        "git_commit": environment.git_commit(),
-        "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "recording_seconds": round(time.perf_counter() - started, 1),
-        "load_average_1m": {"min": min(loads, default=None), "max": max(loads, default=None)},
-        "cpu_count": os.cpu_count(),
-        "fresh_worker_seconds": fresh,
-        "trials": trials,
     }
+
+
+def resumable_trials(out: Path, header: dict, configurations: list[dict]) -> tuple[list, dict]:
+    """The trials an unfinished recording at `out` already holds, and its file, when it was
+    recorded with the same header and its trials are the first configurations of this one's
+    Sobol sequence (a prefix of a scrambled Sobol sequence is the same for any length);
+    otherwise none. A recording that stops (a deadline, a reboot) resumes where it stopped."""
+    if not out.is_file():
+        return [], {}
+    try:
+        previous = json.loads(out.read_text())
+    except json.JSONDecodeError as error:
+        raise ConfigError(
+            f"--out {out}: not JSON ({error}); delete it or name another file"
+        ) from error
+    if any(previous.get(key) != value for key, value in header.items()):
+        raise ConfigError(
+            f"--out {out}: recorded with other settings (profile, overrides, space or seed); "
+            "delete it or name another file"
+        )
+    trials = list(previous.get("trials", []))[: len(configurations)]
+    for index, trial in enumerate(trials):
+        if trial["params"] != configurations[index]:
+            raise ConfigError(f"--out {out}: trial {index} is not this Sobol point; delete it")
+    return trials, previous
+
+
+def write_table(out: Path, table: dict[str, Any]) -> None:
+    """Replace `out` whole (a temporary file renamed over it), so a stop mid-write keeps the
+    previous version."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".partial")
+    partial.write_text(json.dumps(table, indent=1) + "\n")
+    os.replace(partial, out)
+
+
+def record(
+    n_configs: int, search: str, overrides: list[str], seed: int, out: Path | None
+) -> tuple[dict[str, Any], Path]:
+    """Record the table (see the module docstring) into `out`, rewritten after every
+    configuration, so whatever is recorded when it stops is a usable table ("complete":
+    false); rerunning the same command resumes it."""
+    from diffexp import runtime
+    from diffexp.config import compose_checked
+    from diffexp.training import environment, worker_cache
+
+    started = time.perf_counter()
+    cfg = compose_checked(list(overrides))
+    runtime.configure_threads(cfg.runtime.threads)
+    distributions = search_distributions(search)
+    configurations = sobol_configurations(distributions, n_configs, seed)
+    header = table_header(cfg, search, overrides, seed, distributions)
+    out = out or DATA_DIR / f"curves_{header['profile']}.json"
+    trials, previous = resumable_trials(out, header, configurations)
+    earlier_seconds = float(previous.get("recording_seconds", 0.0))
+    loads = [v for v in previous.get("load_average_1m", {}).values() if v is not None]
+    fresh = previous.get("fresh_worker_seconds") or fresh_worker_seconds()
+
+    def table() -> dict[str, Any]:
+        return {
+            **header,
+            "configs_planned": n_configs,
+            "complete": len(trials) == n_configs,
+            "git_commit": environment.git_commit(),
+            "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "recording_seconds": round(earlier_seconds + time.perf_counter() - started, 1),
+            "load_average_1m": {"min": min(loads, default=None), "max": max(loads, default=None)},
+            "cpu_count": os.cpu_count(),
+            "fresh_worker_seconds": fresh,
+            "trials": trials,
+        }
+
+    was_enabled = worker_cache.enabled()
+    worker_cache.enable(True)  # as a warm pool worker keeps its data; restored below
+    try:
+        with tempfile.TemporaryDirectory(prefix="record_curves_") as scratch:
+            for index in range(len(trials), n_configs):
+                params = configurations[index]
+                overridden = [*overrides, *(f"{k}={v}" for k, v in params.items())]
+                trial_dir = Path(scratch) / f"trial_{index}"
+                trial = {"params": params, **record_trial(compose_checked(overridden), trial_dir)}
+                trials.append(trial)
+                loads.append(os.getloadavg()[0])
+                write_table(out, table())
+                best = min(trial["val_loss"], default=math.nan)
+                print(f"[{index + 1}/{n_configs}] {params} best {best:.4f}", flush=True)
+    finally:
+        worker_cache.enable(was_enabled)
+        worker_cache.clear()
+    final = table()
+    write_table(out, final)
+    return final, out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -188,12 +258,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("overrides", nargs="*", help="training overrides, e.g. profile=cluster")
     args = parser.parse_args(argv)
     try:
-        table = record(args.configs, args.search, args.overrides, args.seed)
+        table, out = record(args.configs, args.search, args.overrides, args.seed, args.out)
     except UserError as error:
         return report_user_error(error)
-    out = args.out or DATA_DIR / f"curves_{table['profile']}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(table, indent=1) + "\n")
     print(f"written: {out} ({len(table['trials'])} trials, {table['recording_seconds']} s)")
     return 0
 

@@ -7,6 +7,11 @@ clock is simulated: a trial's start-up, compile and epochs take the seconds the 
 for the configuration nearest to its params (`CurveTable.nearest`), and events are handled in
 simulated-time order, so reports of concurrent trials interleave as they would for real.
 
+The compile: a process that compiles per trial (a fresh process per trial, Optuna's threads)
+pays it in every trial; a warm pool worker keeps one compiled trainer per graph shape
+(`diffexp.training.trainer_cache`), so a trial pays it only when its shape (`Curve.shape`)
+is not among the shapes its worker keeps (`Overheads.compile_once_per_shape`).
+
 Two ways of filling the slots:
 - asynchronous (diffexp's sweeper, Optuna's threads): a slot that frees starts the next trial
   at once;
@@ -24,6 +29,8 @@ from dataclasses import dataclass, field
 import optuna
 
 from benchmarks.curve_table import Curve, CurveTable
+from diffexp.training import trainer_cache
+from diffexp.training.worker_cache import WorkerMemory
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,7 @@ class Overheads:
 
     fresh_process_per_trial: bool = False  # a launcher that starts a Python process per trial
     fresh_process_per_worker: bool = True  # a warm worker pays it once, when it starts
+    compile_once_per_shape: bool = False  # a worker keeps compiled trainers (trainer_cache)
 
 
 @dataclass
@@ -43,6 +51,8 @@ class TrialSpan:
     state: str = "RUNNING"
     value: float | None = None
     epochs_run: int = 0
+    params: dict = field(default_factory=dict)  # what the sampler proposed
+    compiled: bool = False  # paid the compile (a new shape for its worker, or no trainer cache)
 
 
 @dataclass
@@ -91,14 +101,19 @@ def replay(
     order = itertools.count()
     running: dict[int, _Running] = {}
     slot_start = table.fresh_worker_seconds if overheads.fresh_process_per_worker else 0.0
+    compiled = [_compiled_shapes() for _ in range(workers)]
 
     def start(slot: int, now: float) -> None:
         trial = study.ask(distributions)
         curve = table.nearest(trial.params)
-        span = TrialSpan(trial.number, slot, now)
+        span = TrialSpan(trial.number, slot, now, params=dict(trial.params))
         run.spans.append(span)
         running[slot] = _Running(trial, curve, span)
-        before = curve.startup_seconds + curve.compile_seconds
+        before = curve.startup_seconds
+        if not overheads.compile_once_per_shape or compiled[slot].get(curve.shape) is None:
+            before += curve.compile_seconds
+            span.compiled = True
+            compiled[slot].keep(curve.shape, True)
         if overheads.fresh_process_per_trial:
             before += table.fresh_worker_seconds
         first = curve.epoch_seconds[0] if curve.epoch_seconds else 0.0
@@ -133,6 +148,14 @@ def replay(
     return run
 
 
+def _compiled_shapes() -> WorkerMemory[bool]:
+    """The shapes one warm worker has compiled, kept and dropped exactly as the trainer cache
+    keeps compiled trainers (least recently used first, `trainer_cache.MAX_ENTRIES` at once)."""
+    memory: WorkerMemory[bool] = WorkerMemory(trainer_cache.MAX_ENTRIES)
+    memory.enable()
+    return memory
+
+
 def _advance(item: _Running, epochs: int) -> tuple[str, float | None] | None:
     """Report the next epoch; (state, value) if the trial ends with it, else None."""
     curve = item.curve
@@ -141,11 +164,11 @@ def _advance(item: _Running, epochs: int) -> tuple[str, float | None] | None:
     if not math.isfinite(loss):
         return "FAIL", None
     item.trial.report(loss, item.epoch)
-    last = item.epoch >= min(epochs, len(curve.val_loss))
-    if last:
+    # as the trial job does: every epoch, the last too, may be pruned (tuning/trial/reporter.py)
+    if item.trial.should_prune():
+        return "PRUNED", None
+    if item.epoch >= min(epochs, len(curve.val_loss)):
         if curve.failed and len(curve.val_loss) < epochs:
             return "FAIL", None
         return "COMPLETE", min(curve.val_loss)
-    if item.trial.should_prune():
-        return "PRUNED", None
     return None

@@ -115,9 +115,15 @@ def parse_plan(text: str) -> PlanStep:
     return step
 
 
-def run_grid(table: CurveTable, distributions: dict, plan: list[PlanStep], min_trials: int) -> dict:
+def run_grid(
+    table: CurveTable,
+    distributions: dict,
+    plan: list[PlanStep],
+    min_trials: int,
+    tolerance: float = quality.DEFAULT_TOLERANCE,
+) -> dict:
     """Every plan step's policy x worker count x seed: times to the bar and the timelines."""
-    bar = table_bar(table)
+    bar = table_bar(table, tolerance)
     results: dict = {}
     for step in plan:
         for workers in step.workers:
@@ -194,6 +200,25 @@ def targets(summary: dict) -> dict:
     return verdicts
 
 
+def beats_default(summary: dict) -> list[dict]:
+    """Policies that reach the bar sooner than the default by more than the bootstrap noise:
+    the default's speed-up over them, with its whole 95 % interval, is below 1."""
+    found = []
+    for workers, rows in summary.items():
+        for name, row in rows.items():
+            interval = row.get("default_speedup_95")
+            if interval is not None and interval[1] < 1.0:
+                found.append(
+                    {
+                        "workers": workers,
+                        "policy": name,
+                        "speedup": row["default_speedup"],
+                        "ci": interval,
+                    }
+                )
+    return found
+
+
 def _verdict(value: float, target: float, against: str) -> dict:
     return {"value": value, "target": target, "against": against, "pass": bool(value >= target)}
 
@@ -201,7 +226,8 @@ def _verdict(value: float, target: float, against: str) -> dict:
 def markdown(meta: dict, grid: dict, summary: dict, verdicts: dict) -> str:
     lines = [
         f"Replay of {meta['table']} ({meta['n_curves']} curves, profile {meta['profile']}), "
-        f"bar {grid['bar']:.4f} (table best + 1 %); plan {' '.join(meta['plan'])}.",
+        f"bar {grid['bar']:.4f} (table best + {100 * meta.get('bar_tolerance', 0.01):g} %); "
+        f"plan {' '.join(meta['plan'])}.",
         "",
         "| workers | policy | trials | median time to bar (s) | reached | pruned | "
         "default's speed-up (95 % CI) | gain vs 1 worker |",
@@ -221,6 +247,18 @@ def markdown(meta: dict, grid: dict, summary: dict, verdicts: dict) -> str:
                 f"{row.get('gain_vs_fewest_workers', math.nan):.2f} |"
             )
     lines.append("")
+    winners = beats_default(summary)
+    lines.append(
+        "- policies faster than the default beyond the 95 % interval: "
+        + (
+            "; ".join(
+                f"{w['policy']} at {w['workers']} workers (default's speed-up {w['speedup']:.2f}, "
+                f"{w['ci'][0]:.2f}-{w['ci'][1]:.2f})"
+                for w in winners
+            )
+            or "none"
+        )
+    )
     for key, verdict in verdicts.items():
         state = "PASS" if verdict["pass"] else "MISSED"
         lines.append(
@@ -285,19 +323,31 @@ def write(out_dir: Path, meta: dict, grid: dict) -> dict:
         }
         for w, b in grid["by_workers"].items()
     }
-    payload = {**meta, "bar": grid["bar"], "summary": summary, "targets": verdicts, "runs": slim}
+    payload = {
+        **meta,
+        "bar": grid["bar"],
+        "summary": summary,
+        "targets": verdicts,
+        "beats_default": beats_default(summary),
+        "runs": slim,
+    }
     (out_dir / "replay.json").write_text(json.dumps(payload, indent=1, default=float) + "\n")
     (out_dir / "replay.md").write_text(markdown(meta, grid, summary, verdicts))
     return payload
 
 
-def replay_table(table_path: Path, plan_lines: list[str], min_trials: int) -> tuple[dict, dict]:
+def replay_table(
+    table_path: Path,
+    plan_lines: list[str],
+    min_trials: int,
+    tolerance: float = quality.DEFAULT_TOLERANCE,
+) -> tuple[dict, dict]:
     """Load a table, replay its plan; (meta, grid). UserError for a bad table or plan."""
     table = curve_table.load(table_path)
     distributions = search_distributions(str(table.meta["search"]))
     plan = [parse_plan(text) for text in plan_lines]
     started = time.perf_counter()
-    grid = run_grid(table, distributions, plan, min_trials)
+    grid = run_grid(table, distributions, plan, min_trials, tolerance)
     meta = {
         "table": str(table_path),
         "n_curves": len(table.curves),
@@ -305,6 +355,7 @@ def replay_table(table_path: Path, plan_lines: list[str], min_trials: int) -> tu
         "table_overrides": table.meta.get("overrides"),
         "plan": list(plan_lines),
         "min_trials": min_trials,
+        "bar_tolerance": tolerance,
         "replay_seconds": round(time.perf_counter() - started, 1),
     }
     return meta, grid
@@ -349,11 +400,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--min-trials", type=int, default=int(size.replay_min_trials))
     parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=quality.DEFAULT_TOLERANCE,
+        help="quality bar: the table's best loss plus this share of it (default: %(default)s)",
+    )
+    parser.add_argument(
         "--out", type=Path, default=None, help="default: outputs/bench/replay/<time>"
     )
     args = parser.parse_args(argv)
     try:
-        meta, grid = replay_table(args.table, args.plan, args.min_trials)
+        meta, grid = replay_table(args.table, args.plan, args.min_trials, args.tolerance)
     except UserError as error:
         return report_user_error(error)
     stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")

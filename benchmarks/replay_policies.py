@@ -22,6 +22,10 @@ DEFAULT_POLICY = "diffexp_median"  # the sweeper's defaults: TPE (constant liar)
 PEER_POLICIES = ("sequential_random", "threads_recipe", "official_batches")
 SAMPLER_TARGETS = "optuna.samplers.*"  # as the sweeper instantiates its sampler
 WARM_POOL = Overheads(fresh_process_per_trial=False, fresh_process_per_worker=True)
+# diffexp's pool workers also keep one compiled trainer per shape (trainer_cache)
+POOL_COMPILE_ONCE = Overheads(
+    fresh_process_per_trial=False, fresh_process_per_worker=True, compile_once_per_shape=True
+)
 PROCESS_PER_TRIAL = Overheads(fresh_process_per_trial=True, fresh_process_per_worker=False)
 
 
@@ -35,6 +39,7 @@ class Policy:
     pruner: str | None = (
         "none"  # a conf/hydra/sweeper/pruner file, or None: Optuna's default median
     )
+    pruner_args: dict[str, Any] = field(default_factory=dict)  # over the pruner file's keys
     synchronous: bool = False  # the official sweeper's batches
     sequential: bool = False  # one slot whatever the worker count
     overheads: Overheads = WARM_POOL
@@ -57,14 +62,23 @@ class Policy:
 
         if self.pruner is None:
             return optuna.pruners.MedianPruner()
-        return build_pruner(
-            OmegaConf.to_container(OmegaConf.load(PRUNER_DIR / f"{self.pruner}.yaml"))
-        )
+        config = OmegaConf.to_container(OmegaConf.load(PRUNER_DIR / f"{self.pruner}.yaml"))
+        return build_pruner({**config, **self.pruner_args})
 
 
-def _diffexp(name: str, pruner: str, description: str, **sampler_args: Any) -> Policy:
+def _diffexp(
+    name: str, pruner: str, description: str, pruner_args: dict | None = None, **sampler_args: Any
+) -> Policy:
     args = {"constant_liar": True, **sampler_args}
-    return Policy(name, "tpe", args, pruner, description=description)
+    return Policy(
+        name,
+        "tpe",
+        args,
+        pruner,
+        pruner_args or {},
+        overheads=POOL_COMPILE_ONCE,
+        description=description,
+    )
 
 
 POLICIES: dict[str, Policy] = {
@@ -104,11 +118,38 @@ POLICIES: dict[str, Policy] = {
         _diffexp(
             "diffexp_median_tpe20", "median", "diffexp_median, TPE start-up 20", n_startup_trials=20
         ),
+        _diffexp(
+            "diffexp_median_warmup1",
+            "median",
+            "diffexp_median, prunable from epoch 2 (n_warmup_steps 1)",
+            {"n_warmup_steps": 1},
+        ),
+        _diffexp(
+            "diffexp_median_warmup2",
+            "median",
+            "diffexp_median, prunable from epoch 3 (n_warmup_steps 2)",
+            {"n_warmup_steps": 2},
+        ),
+        _diffexp(
+            "diffexp_tpe_multivariate",
+            "median",
+            "diffexp_median, multivariate TPE",
+            multivariate=True,
+        ),
+        Policy(
+            "diffexp_qmc_scrambled_median",
+            "qmc",
+            {"qmc_type": "sobol", "scramble": True},
+            "median",
+            overheads=POOL_COMPILE_ONCE,
+            description="async, scrambled Sobol QMC sampler, median pruner",
+        ),
         Policy(
             "diffexp_qmc_median",
             "qmc",
             {"qmc_type": "sobol"},
             "median",
+            overheads=POOL_COMPILE_ONCE,
             description="async, Sobol QMC sampler, median pruner",
         ),
     )
