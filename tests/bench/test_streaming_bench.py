@@ -39,7 +39,7 @@ def test_the_file_is_written_in_chunks_from_the_base_events(tmp_path, monkeypatc
 
 def test_smoke_size_skips_the_section_and_default_runs_it():
     assert "streaming" not in compose_bench(["bench.size=smoke"]).sections
-    assert compose_bench(["bench.size=default"]).sections[-1] == "streaming"
+    assert "streaming" in compose_bench(["bench.size=default"]).sections
 
 
 @pytest.mark.slow
