@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from diffexp.data import EventSet
-from diffexp.data.readout import readout_from_config
+from diffexp.data.readout import PeReadout, readout_from_config
 from diffexp.errors import ConfigError
 
 SAMPLERS: tuple[str, ...] = ("ddim", "ddpm")
@@ -24,6 +24,7 @@ class Generated:
     events: EventSet
     seconds: float
     non_finite_charges: int  # decoded values that were NaN or inf (set to 0 or the cap)
+    readout: PeReadout | None = None  # the single-PE readout applied (None: charges as generated)
 
     @property
     def events_per_second(self) -> float:
@@ -87,4 +88,4 @@ def generate(
     if pe_readout is not None:
         charges = pe_readout.apply(charges, np.random.default_rng([seed, _READOUT_STREAM]))
     events = EventSet(charges, np.asarray(conditions, np.float32), condition_names, pmt_ids)
-    return Generated(events, seconds, non_finite)
+    return Generated(events, seconds, non_finite, pe_readout)

@@ -13,7 +13,6 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 from threadpoolctl import threadpool_limits
 
-from diffexp.data.readout import readout_from_config
 from diffexp.errors import UserError
 from diffexp.io_utils import atomic_write_json
 from diffexp.verification import plots
@@ -74,16 +73,8 @@ def _generate(
         seed=int(cfg.seed),
         batch_size=int(cfg.batch_size),
         hit_threshold_pe=samples.hit_threshold_pe,
-        readout=bool(cfg.get("readout", True)),
+        readout=bool(cfg.readout),
     )
-
-
-def _readout_record(
-    cfg: DictConfig, data_cfg: dict[str, Any], samples: ReferenceSamples
-) -> dict[str, float] | None:
-    """The single-PE readout generation applied (None: the model's charges as generated)."""
-    readout = readout_from_config(data_cfg, samples.hit_threshold_pe)
-    return asdict(readout) if readout is not None and cfg.get("readout", True) else None
 
 
 def write_plots(
@@ -208,7 +199,7 @@ def verify_run(cfg: DictConfig, loaded=None) -> dict[str, Any]:
         "eta": float(cfg.eta) if cfg.sampler == "ddim" else None,
         "seed": int(cfg.seed),
         "hit_threshold_pe": samples.hit_threshold_pe,
-        "readout": _readout_record(cfg, data_cfg, samples),
+        "readout": None if generated.readout is None else asdict(generated.readout),
         "generation": {
             "events": generated.events.n_events,
             "seconds": generated.seconds,
