@@ -78,7 +78,7 @@ def _same_choices(recorded: dict[str, Any], proposed: dict[str, Any]) -> bool:
     )
 
 
-def _choices_shape(params: dict[str, Any]) -> str:
+def choices_shape(params: dict[str, Any]) -> str:
     """The shape of a trial recorded without one (a table before the trainer cache): its
     choices. Phase 1's choices (hidden_dim, t_emb_dim) are its shape key; its float, the
     learning rate, is not in the key."""
@@ -101,7 +101,7 @@ def from_dict(table: dict[str, Any], source: str = "table") -> CurveTable:
                 startup_seconds=float(t["startup_seconds"]),
                 compile_seconds=float(t["compile_seconds"]),
                 failed=bool(t.get("error")),
-                shape=str(t.get("shape") or _choices_shape(t["params"])),
+                shape=str(t.get("shape") or choices_shape(t["params"])),
             )
             for t in table["trials"]
         )

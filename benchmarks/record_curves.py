@@ -32,6 +32,7 @@ from typing import Any
 import diffexp.runtime  # noqa: F401 - sets TensorFlow's log level before it is imported
 from diffexp.config import CONF_DIR
 from diffexp.errors import ConfigError, UserError, report_user_error
+from diffexp.io_utils import atomic_write_text
 
 SCHEMA_VERSION = 1
 DATA_DIR = Path(__file__).parent / "data"
@@ -183,10 +184,7 @@ def resumable_trials(out: Path, header: dict, configurations: list[dict]) -> tup
 def write_table(out: Path, table: dict[str, Any]) -> None:
     """Replace `out` whole (a temporary file renamed over it), so a stop mid-write keeps the
     previous version."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".partial")
-    partial.write_text(json.dumps(table, indent=1) + "\n")
-    os.replace(partial, out)
+    atomic_write_text(out, json.dumps(table, indent=1) + "\n")
 
 
 def record(

@@ -103,8 +103,8 @@ def _parts(trial: dict[str, Any]) -> dict[str, Any]:
 
 
 def _shape(trial: dict[str, Any]) -> str:
-    """Phase 1's shape key: the choices (the learning rate is not in the trainer cache's key)."""
-    return json.dumps({k: v for k, v in trial["params"].items() if not isinstance(v, float)})
+    """Phase 1's shape key, as a recorded table has it (the learning rate is not in it)."""
+    return curve_table.choices_shape(trial["params"])
 
 
 def _compiled_in_worker(trial: dict[str, Any], trials: list[dict[str, Any]]) -> bool:

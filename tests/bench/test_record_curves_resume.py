@@ -20,7 +20,7 @@ def _written(tmp_path, trials, **changed):
 
 def test_a_stopped_recording_resumes_after_its_last_trial(tmp_path):
     out = _written(tmp_path, [{"params": CONFIGS[0], "val_loss": [0.3]}])
-    assert not out.with_name("curves.json.partial").exists()  # written whole, then renamed
+    assert [p.name for p in tmp_path.iterdir()] == ["curves.json"]  # no temporary file left
     trials, previous = resumable_trials(out, HEADER, CONFIGS)
     assert [t["params"] for t in trials] == [CONFIGS[0]]
     assert previous["recording_seconds"] == 12.5  # the resumed run adds its own time to it
