@@ -25,6 +25,7 @@ class Generated:
     seconds: float
     non_finite_charges: int  # decoded values that were NaN or inf (set to 0 or the cap)
     readout: PeReadout | None = None  # the single-PE readout applied (None: charges as generated)
+    readout_count_prior: str | None = None  # where its photoelectron counts' prior came from
 
     @property
     def events_per_second(self) -> float:
@@ -43,6 +44,7 @@ def generate(
     batch_size: int = 1024,
     hit_threshold_pe: float = 0.0,
     readout: bool = True,
+    expected_pe: np.ndarray | None = None,
 ) -> Generated:
     """Events from `loaded` (a diffexp.models.loading.LoadedRun) for physical `conditions`.
 
@@ -50,6 +52,9 @@ def generate(
     model's log1p decoding gives tiny positive values where the detector gives no hit.
     With `readout`, the run's `data.readout` (diffexp.data.readout) then reads its low hits
     out as whole photoelectrons; false gives the model's charges as generated.
+    `expected_pe` [N, n_pmt], the detector's expectation for `conditions` (the simulator's or
+    the learned light model's), makes each hit's count prior Poisson, which keeps every PMT's
+    law; without it the prior is deconvolved from the generated hits (the spectrum only).
     """
     from diffexp.models import sample_ddim, sample_ddpm
 
@@ -85,7 +90,10 @@ def generate(
     charges = np.minimum(np.nan_to_num(charges, nan=0.0, posinf=MAX_CHARGE_PE), MAX_CHARGE_PE)
     charges[charges < hit_threshold_pe] = 0.0
     pe_readout = readout_from_config(loaded.cfg.data, hit_threshold_pe) if readout else None
+    count_prior = None
     if pe_readout is not None:
-        charges = pe_readout.apply(charges, np.random.default_rng([seed, _READOUT_STREAM]))
+        rng = np.random.default_rng([seed, _READOUT_STREAM])
+        charges = pe_readout.apply(charges, rng, expected_pe)
+        count_prior = "deconvolved" if expected_pe is None else "expectation"
     events = EventSet(charges, np.asarray(conditions, np.float32), condition_names, pmt_ids)
-    return Generated(events, seconds, non_finite, pe_readout)
+    return Generated(events, seconds, non_finite, pe_readout, count_prior)

@@ -59,6 +59,14 @@ def _reconstruction(cfg: DictConfig, samples: ReferenceSamples, data_cfg: dict[s
     )
 
 
+def _expected_pe(samples: ReferenceSamples, conditions: np.ndarray) -> np.ndarray | None:
+    """The detector's expectation [N, n_pmt] of the generated columns, where there is one:
+    the readout's count prior (diffexp.data.readout)."""
+    if samples.expectation is None:
+        return None
+    return samples.expectation.expected_pe(conditions)[:, samples.reference.pmt_ids]
+
+
 def _generate(
     cfg: DictConfig, loaded, samples: ReferenceSamples, conditions: np.ndarray
 ) -> Generated:
@@ -74,6 +82,7 @@ def _generate(
         batch_size=int(cfg.batch_size),
         hit_threshold_pe=samples.hit_threshold_pe,
         readout=bool(cfg.readout),
+        expected_pe=_expected_pe(samples, conditions),
     )
 
 
@@ -199,7 +208,9 @@ def verify_run(cfg: DictConfig, loaded=None) -> dict[str, Any]:
         "eta": float(cfg.eta) if cfg.sampler == "ddim" else None,
         "seed": int(cfg.seed),
         "hit_threshold_pe": samples.hit_threshold_pe,
-        "readout": None if generated.readout is None else asdict(generated.readout),
+        "readout": None
+        if generated.readout is None
+        else {**asdict(generated.readout), "count_prior": generated.readout_count_prior},
         "generation": {
             "events": generated.events.n_events,
             "seconds": generated.seconds,
@@ -242,6 +253,7 @@ def sample_auc(
         eta=eta,
         seed=seed,
         hit_threshold_pe=samples.hit_threshold_pe,
+        expected_pe=_expected_pe(samples, samples.reference.conditions),
     )
     settings = settings or MetricSettings()
     with threadpool_limits(limits=1):

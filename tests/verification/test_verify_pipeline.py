@@ -100,6 +100,7 @@ def test_verify_run_writes_every_key_and_plot(tmp_path, loaded):
         "resolve_pe_below": 5.0,
         "spe_resolution": 0.3,
         "threshold_pe": 0.3,
+        "count_prior": "expectation",  # Poisson of the simulator's mean per PMT
     }
     assert written["generation"]["events"] == 120
     assert written["generation"]["events_per_second"] > 0
