@@ -22,6 +22,7 @@ from diffexp.data import (
     simulator_from_config,
     train_val_split,
 )
+from diffexp.data.readout import PeReadout, readout_from_config
 from diffexp.verification import known_generators as known
 from diffexp.verification.metrics import MetricSettings
 from diffexp.verification.reconstruction import load_or_fit_reconstruction
@@ -50,6 +51,9 @@ class Bound:
 # The bounds of issue 11: what a physicist expects of each generator's score.
 BOUNDS: dict[str, Bound] = {
     "fresh_simulation": Bound("an independent simulation of the same conditions", minimum=0.95),
+    "read_out_simulation": Bound(
+        "the same through verify's single-PE readout (data.readout)", minimum=0.95
+    ),
     "memorised": Bound("the nearest training event for each condition", maximum=0.50),
     "expected_charges": Bound("the simulator's expected charges, no fluctuations", maximum=0.35),
     "charges_x1.05": Bound("a fresh simulation with charges x 1.05", maximum=0.80),
@@ -79,12 +83,17 @@ def default_data_config() -> dict:
 
 
 def panel_generators(
-    simulator: DetectorSimulator, reference: EventSet, training: EventSet, seed: int
+    simulator: DetectorSimulator,
+    reference: EventSet,
+    training: EventSet,
+    seed: int,
+    readout: PeReadout | None = None,
 ) -> dict[str, EventSet]:
     """One sample of each known generator for `reference`'s conditions (keys of BOUNDS and
-    SMALL_ERROR_BOUNDS)."""
+    SMALL_ERROR_BOUNDS); `readout`: the detector's `data.readout` (None: off)."""
     return {
         "fresh_simulation": known.fresh_simulation(simulator, reference, seed),
+        "read_out_simulation": known.read_out_simulation(simulator, reference, readout, seed + 8),
         "memorised": known.nearest_training_event(training, reference),
         "expected_charges": known.expected_charges(simulator, reference),
         "charges_x1.05": known.scaled_charges(
@@ -171,7 +180,9 @@ def build_panel(
         simulator=simulator,
         training=training,
     )
-    return Panel(calibration, panel_generators(simulator, reference, training, seed + 10))
+    readout = readout_from_config(data_cfg, simulator.physics["threshold_pe"])
+    generators = panel_generators(simulator, reference, training, seed + 10, readout)
+    return Panel(calibration, generators)
 
 
 def format_table(reports: dict[str, ScoreReport]) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from diffexp.data import DetectorSimulator, EventSet
+from diffexp.data.readout import PeReadout
 from diffexp.verification.features import energy_index
 
 
@@ -20,6 +21,20 @@ def fresh_simulation(
     `like`'s), with `like`'s PMT columns: the best any generator can do."""
     truth = like.conditions if conditions is None else conditions
     charges = simulator.simulate(truth, np.random.default_rng(seed))[:, like.pmt_ids]
+    return EventSet(charges, like.conditions, like.condition_names, like.pmt_ids)
+
+
+def read_out_simulation(
+    simulator: DetectorSimulator, like: EventSet, readout: PeReadout | None, seed: int
+) -> EventSet:
+    """A fresh simulation passed through the readout verify applies to generated charges
+    (`data.readout`, with the simulator's expectation as its count prior): a perfect
+    generator as verify would see it, so the readout must not make it distinguishable."""
+    events = fresh_simulation(simulator, like, seed)
+    if readout is None:
+        return events
+    expected = simulator.expected_pe(like.conditions)[:, like.pmt_ids]
+    charges = readout.apply(events.charges, np.random.default_rng([seed, 1]), expected)
     return EventSet(charges, like.conditions, like.condition_names, like.pmt_ids)
 
 
