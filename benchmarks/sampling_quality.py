@@ -7,8 +7,9 @@ Each setting generates `--events` events for verify's conditions and seed and sc
 verify's classifier, inputs and readout (`diffexp.verification.pipeline.sample_quality`), so
 the row of the setting verify uses equals its `classifier_auc`. Results go to
 `<out>/sampling_quality.json` after each setting (running the command again skips the settings
-already there) and `<out>/auc_vs_sampling_cost.png`. Minutes per setting on 2 cores; the
-times are only comparable within one run of the command on one machine.
+already there) and `<out>/auc_vs_sampling_cost.png`, AUC against the steps (the generation
+time is proportional to them; the measured ms per event are in the JSON, comparable only
+within one run on an idle machine). Minutes per setting on 2 cores.
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ def setting_key(sampler: str, steps: int, eta: float) -> str:
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> Path:
-    """AUC against ms per generated event, one line per eta, each point labelled by steps."""
+    """AUC against the network evaluations per event (the steps), one line per eta: the
+    generation time is proportional to them, and unlike a wall time on a shared machine
+    they do not move with the load."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -64,9 +67,9 @@ def plot(rows: list[dict[str, Any]], path: Path) -> Path:
         )
     ax.axhline(0.5, color="grey", linewidth=0.8, linestyle=":")
     ax.set_xscale("log")
-    ax.set_xlabel("generation time per event (ms, log scale)")
+    ax.set_xlabel("sampling steps = network evaluations per event (log scale)")
     ax.set_ylabel("classifier AUC (0.5: indistinguishable)")
-    ax.set_title("quality against sampling cost (labels: steps)")
+    ax.set_title("quality against sampling cost")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -94,7 +94,7 @@ def test_verify_run_writes_every_key_and_plot(tmp_path, loaded):
         "bad_reference": 120,
         "training": round(0.9 * loaded.cfg.data.n_events),  # the run's training split
     }
-    assert (written["sampler"], written["steps"], written["eta"]) == ("ddim", 4, 0.3)
+    assert (written["sampler"], written["steps"], written["eta"]) == ("ddim", 4, 0.8)
     # the simulated detector's readout (conf/data/simulated.yaml), at its threshold
     assert written["readout"] == {
         "resolve_pe_below": 5.0,
