@@ -166,6 +166,13 @@ POLICIES: dict[str, Policy] = {
             "3 epochs (rungs 3, 9)",
             promotion=Promotion(eta=3, min_epochs=3),
         ),
+        _diffexp(
+            "diffexp_asha_promotion_r3_free_resume",
+            "none",
+            "a bound, not a tool: diffexp_asha_promotion_r3 whose resumed trials pay no "
+            "start-up or compile",
+            promotion=Promotion(eta=3, min_epochs=3, free_resume=True),
+        ),
         Policy(
             "diffexp_qmc_median",
             "qmc",

@@ -19,7 +19,8 @@ A resumed trial is a new job reloading its checkpoint (what `trainer.resume` wou
 the recorded per-trial start-up again, plus the compile unless its slot's worker keeps the
 shape (the same least-recently-used memory as diffexp's other policies), and its curve goes
 on from the epoch it paused at. That holds even when the slot that paused a trial promotes it
-at once: each rung is one job.
+at once: each rung is one job. `Promotion.free_resume` drops that charge, as a bound on what
+any resume, however cheap, could win.
 
 The study sees what a sweeper building this on Optuna would give it: every epoch
 `trial.report(val_loss, epoch)`; a trial that reaches the budget is told COMPLETE with its best
@@ -57,6 +58,7 @@ class Promotion:
 
     eta: int = 3
     min_epochs: int = 1
+    free_resume: bool = False  # a bound, not a tool: a resumed job pays no start-up or compile
 
     def rungs(self, max_epochs: int) -> tuple[int, ...]:
         """Rung epochs, ascending, the last one the budget: (1, 3, 9, 10) for 10 epochs."""
@@ -130,6 +132,8 @@ def replay_promotion(
 
     def begin(slot: int, now: float, job: _Job) -> None:
         before, job.compiled = start_overhead(job.curve, compiled[slot], overheads, table)
+        if job.epoch and promotion.free_resume:
+            before, job.compiled = 0.0, False
         job.start, job.first_epoch = now, job.epoch + 1
         job.stop_epoch = next(r for r in rungs if r > job.epoch)
         planned[0] += job.stop_epoch - job.epoch

@@ -187,3 +187,10 @@ def test_a_trial_promoted_from_a_rung_is_not_promoted_from_it_again():
     assert ladder.promotable({0, 1, 2, 3, 4, 5}) == 1
     ladder.promote(1)
     assert ladder.promotable({2, 3, 4, 5}) is None
+
+
+def test_the_free_resume_bound_charges_a_resumed_job_nothing():
+    free = Promotion(eta=2, min_epochs=1, free_resume=True)
+    _, spans = _replay(ONE_SHAPE, ["a", "b", "c"], workers=1, epoch_budget=4, promotion=free)
+    assert spans[0].segments[1] == Segment(0, 16.5, 17.5, 2, 2, False)  # one epoch, no start-up
+    assert spans[2].segments[0] == Segment(0, 17.5, 20.5, 1, 1, False)  # a new trial pays it
