@@ -33,9 +33,11 @@ trial does, and its reports stand (TPE ranks pruned trials by their last step an
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import itertools
 import math
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import optuna
@@ -151,12 +153,14 @@ def replay_promotion(
         for slot in range(workers):
             if slot in jobs:
                 continue
-            number = ladder.promotable(set(paused))
+            number = ladder.promotable(paused.keys())
             if number is not None:
                 ladder.promote(number)
                 begin(slot, now, paused.pop(number))
             elif planned[0] < epoch_budget:
                 new_trial(slot, now)
+            else:
+                return  # nothing to promote or ask: the other free slots wait too
 
     def end_job(slot: int, now: float) -> _Job:
         job = jobs.pop(slot)
@@ -219,15 +223,14 @@ class _Ladder:
         self.rung_of: dict[int, int] = {}  # trial number -> the rung it paused at last
 
     def record(self, rung: int, number: int, loss: float) -> None:
-        self.results[rung].append((loss, number))
+        bisect.insort(self.results[rung], (loss, number))
         self.rung_of[number] = rung
 
-    def promotable(self, paused: set[int]) -> int | None:
+    def promotable(self, paused: Collection[int]) -> int | None:
         """The best paused trial in the top 1/eta of the highest rung that has one."""
         for rung in sorted(self.results, reverse=True):
-            ranked = sorted(self.results[rung])
-            top = ranked[: len(ranked) // self.eta]
-            for _, number in top:
+            ranked = self.results[rung]  # kept sorted by record()
+            for _, number in ranked[: len(ranked) // self.eta]:
                 if number in paused and number not in self.promoted[rung]:
                     return number
         return None
