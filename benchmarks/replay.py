@@ -101,7 +101,7 @@ def replay(
     order = itertools.count()
     running: dict[int, _Running] = {}
     slot_start = table.fresh_worker_seconds if overheads.fresh_process_per_worker else 0.0
-    compiled = [_compiled_shapes() for _ in range(workers)]
+    compiled = [compiled_shapes() for _ in range(workers)]
 
     def start(slot: int, now: float) -> None:
         trial = study.ask(distributions)
@@ -109,13 +109,7 @@ def replay(
         span = TrialSpan(trial.number, slot, now, params=dict(trial.params))
         run.spans.append(span)
         running[slot] = _Running(trial, curve, span)
-        before = curve.startup_seconds
-        if not overheads.compile_once_per_shape or compiled[slot].get(curve.shape) is None:
-            before += curve.compile_seconds
-            span.compiled = True
-            compiled[slot].keep(curve.shape, True)
-        if overheads.fresh_process_per_trial:
-            before += table.fresh_worker_seconds
+        before, span.compiled = start_overhead(curve, compiled[slot], overheads, table)
         first = curve.epoch_seconds[0] if curve.epoch_seconds else 0.0
         heapq.heappush(events, (now + before + first, next(order), slot))
 
@@ -148,12 +142,28 @@ def replay(
     return run
 
 
-def _compiled_shapes() -> WorkerMemory[bool]:
+def compiled_shapes() -> WorkerMemory[bool]:
     """The shapes one warm worker has compiled, kept and dropped exactly as the trainer cache
     keeps compiled trainers (least recently used first, `trainer_cache.MAX_ENTRIES` at once)."""
     memory: WorkerMemory[bool] = WorkerMemory(trainer_cache.MAX_ENTRIES)
     memory.enable()
     return memory
+
+
+def start_overhead(
+    curve: Curve, compiled: WorkerMemory[bool], overheads: Overheads, table: CurveTable
+) -> tuple[float, bool]:
+    """Seconds a job pays before its first epoch on a worker whose compiled shapes are
+    `compiled` (updated), and whether it compiled: the recorded start-up, the compile unless
+    the worker keeps the shape, a fresh process if the launcher starts one per job."""
+    seconds, compiles = curve.startup_seconds, False
+    if not overheads.compile_once_per_shape or compiled.get(curve.shape) is None:
+        seconds += curve.compile_seconds
+        compiles = True
+        compiled.keep(curve.shape, True)
+    if overheads.fresh_process_per_trial:
+        seconds += table.fresh_worker_seconds
+    return seconds, compiles
 
 
 def _advance(item: _Running, epochs: int) -> tuple[str, float | None] | None:

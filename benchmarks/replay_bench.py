@@ -30,6 +30,7 @@ from benchmarks.quality_plot import median_band, plot_bands
 from benchmarks.record_curves import DATA_DIR, search_distributions
 from benchmarks.replay import replay
 from benchmarks.replay_policies import DEFAULT_POLICY, PEER_POLICIES, POLICIES, Policy
+from benchmarks.replay_promotion import replay_promotion
 from diffexp.errors import ConfigError, UserError, report_user_error
 
 BOOTSTRAP_SAMPLES = 2000
@@ -44,6 +45,17 @@ def replay_policy(
     table: CurveTable, policy: Policy, distributions: dict, workers: int, n_trials: int, seed: int
 ):
     slots = 1 if policy.sequential else workers
+    if policy.promotion is not None:
+        return replay_promotion(
+            table,
+            policy.make_sampler(seed),
+            distributions,
+            slots,
+            n_trials * table.epochs,  # the epochs of n_trials full trials: see replay_promotion
+            policy.promotion,
+            policy.overheads,
+            study_name=f"replay-{policy.name}-{workers}-seed{seed}",
+        )
     return replay(
         table,
         policy.make_sampler(seed),

@@ -15,6 +15,7 @@ import optuna
 from omegaconf import OmegaConf
 
 from benchmarks.replay import Overheads
+from benchmarks.replay_promotion import Promotion
 from diffexp.config import CONF_DIR
 
 PRUNER_DIR = CONF_DIR / "hydra" / "sweeper" / "pruner"
@@ -43,6 +44,7 @@ class Policy:
     synchronous: bool = False  # the official sweeper's batches
     sequential: bool = False  # one slot whatever the worker count
     overheads: Overheads = WARM_POOL
+    promotion: Promotion | None = None  # pause and resume (ASHA promotion) instead of pruning
     description: str = ""
 
     def make_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
@@ -67,7 +69,12 @@ class Policy:
 
 
 def _diffexp(
-    name: str, pruner: str, description: str, pruner_args: dict | None = None, **sampler_args: Any
+    name: str,
+    pruner: str,
+    description: str,
+    pruner_args: dict | None = None,
+    promotion: Promotion | None = None,
+    **sampler_args: Any,
 ) -> Policy:
     args = {"constant_liar": True, **sampler_args}
     return Policy(
@@ -77,6 +84,7 @@ def _diffexp(
         pruner,
         pruner_args or {},
         overheads=POOL_COMPILE_ONCE,
+        promotion=promotion,
         description=description,
     )
 
@@ -143,6 +151,27 @@ POLICIES: dict[str, Policy] = {
             "median",
             overheads=POOL_COMPILE_ONCE,
             description="async, scrambled Sobol QMC sampler, median pruner",
+        ),
+        _diffexp(
+            "diffexp_asha_promotion",
+            "none",
+            "async, TPE (constant liar), ASHA promotion: pause at 1, 3, 9 epochs, resume the "
+            "top third from its checkpoint (replay_promotion)",
+            promotion=Promotion(eta=3, min_epochs=1),
+        ),
+        _diffexp(
+            "diffexp_asha_promotion_r3",
+            "none",
+            "diffexp_asha_promotion with its first rung at the median pruner's warm-up, "
+            "3 epochs (rungs 3, 9)",
+            promotion=Promotion(eta=3, min_epochs=3),
+        ),
+        _diffexp(
+            "diffexp_asha_promotion_r3_free_resume",
+            "none",
+            "a bound, not a tool: diffexp_asha_promotion_r3 whose resumed trials pay no "
+            "start-up or compile",
+            promotion=Promotion(eta=3, min_epochs=3, free_resume=True),
         ),
         Policy(
             "diffexp_qmc_median",
