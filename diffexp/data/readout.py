@@ -12,10 +12,12 @@ drawn from the posterior P(n | charge) ∝ P(n) N(charge; n, sigma_n); a count b
 `resolve_pe_below` is read out anew (n smeared by the readout, conditioned on staying above
 the threshold so the model's hit count is kept), a larger count keeps the charge as
 generated. With the right prior that step leaves the detector's own events exactly in law:
-the classifier tells the simulator's events passed through it from fresh ones at AUC 0.49
-(its floor), `tests/data/test_readout.py`. Rounding to the nearest whole PE, this module's
-first version, reads 0.63 there: it moved 2-PE hits to 1 PE and piled charges up below
-its cut, so it flattered a model biased the other way and capped a perfect one.
+verify's classifier told the simulator's events passed through it from fresh ones at AUC
+0.49, its floor (docs/physics.md; the calibration panel holds them to a fresh simulation's
+bound, and tests/data/test_readout.py checks the spectrum and each PMT's share). Rounding to
+the nearest whole PE, this module's first version, read 0.63 there: it moved 2-PE hits to
+1 PE and piled charges up at its cut, so it flattered a model biased the other way and
+capped a perfect one.
 
 The prior of a hit is Poisson(mu) of the detector's expectation for that PMT and event,
 the one the classifier compares with (the simulator's, or the light model fitted on a

@@ -51,7 +51,7 @@ def generate(
     Decoded charges below `hit_threshold_pe` read 0, as the detector's readout does: the
     model's log1p decoding gives tiny positive values where the detector gives no hit.
     With `readout`, the run's `data.readout` (diffexp.data.readout) then reads its low hits
-    out as whole photoelectrons; false gives the model's charges as generated.
+    out as the detector reads photoelectrons; false gives the model's charges as generated.
     `expected_pe` [N, n_pmt], the detector's expectation for `conditions` (the simulator's or
     the learned light model's), makes each hit's count prior Poisson, which keeps every PMT's
     law; without it the prior is deconvolved from the generated hits (the spectrum only).
