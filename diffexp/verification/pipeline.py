@@ -110,8 +110,8 @@ def write_plots(
     written["low_charge_spectrum"] = plots.low_charge_spectrum(
         reference, events, run_dir / "low_charge_spectrum.png"
     )
-    if samples.expectation is not None:  # the simulator's, or the learned light model's
-        expected = samples.expectation.expected_pe(reference.conditions)[:, reference.pmt_ids]
+    expected = _expected_pe(samples, reference.conditions)
+    if expected is not None:  # the simulator's, or the learned light model's
         written["pulls_per_pmt"] = plots.pulls_per_pmt(
             reference, events, expected, run_dir / "pulls_per_pmt.png"
         )
