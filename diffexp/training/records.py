@@ -48,6 +48,8 @@ def plot_training_curves(run_dir: Path) -> Path | None:
 
     epochs = [r["epoch"] for r in rows]
     fig = Figure(figsize=(10, 4))
+    # fixed margins: tight_layout measured every tick label first, ~0.12 s a trial
+    fig.subplots_adjust(left=0.105, right=0.985, bottom=0.13, top=0.92, wspace=0.27)
     loss_ax, lr_ax = fig.subplots(1, 2)
     loss_ax.plot(epochs, [r["train_loss"] for r in rows], "o-", label="train")
     loss_ax.plot(epochs, [r["val_loss"] for r in rows], "s-", label="validation")
@@ -58,7 +60,6 @@ def plot_training_curves(run_dir: Path) -> Path | None:
     lr_ax.plot(epochs, [r["learning_rate"] for r in rows], "o-", color="tab:green")
     lr_ax.set(xlabel="epoch", ylabel="learning rate (end of epoch)", title="Learning rate")
     lr_ax.grid(alpha=0.3)
-    fig.tight_layout()
     path = Path(run_dir) / CURVES_FILE
     tmp = path.with_name(f".{path.stem}.tmp.png")
     fig.savefig(tmp, dpi=110)

@@ -13,6 +13,7 @@ import pytest
 
 from diffexp import runtime
 from diffexp.training import records, trainer_cache, worker_cache
+from diffexp.training import trainer as trainer_module
 from diffexp.training.session import TrainingSession
 from diffexp.training.trainer import Trainer
 
@@ -124,11 +125,13 @@ def _state(trainer: Trainer) -> list[np.ndarray]:
     [[], ["precision=mixed_float16", "precision.force=true"]],
     ids=["float32", "float16-loss-scaled"],
 )
-def test_a_kept_trainer_starts_exactly_where_a_fresh_build_starts(caches, tmp_path, precision):
+def test_a_kept_trainer_starts_exactly_where_a_fresh_build_starts(
+    caches, tmp_path, precision, monkeypatch
+):
     """Re-initialised in place: after a trained trial, reuse gives bit for bit the weights,
     optimizer state (a loss-scale optimizer's too), learning rates, RNG and validation draws a
     fresh build gets (same seed as before, so seeding takes the path that keeps TensorFlow's
-    seed)."""
+    seed, and the start weights come from the first trial's build, with no model built)."""
     common = ["optimizer=adamw", "data.seed=5", "seed=11", *precision]
     trial_a = _cfg(tmp_path, common)
     trial_b = _cfg(tmp_path, [*common, "optimizer.lr=5e-3", "schedule=constant"])
@@ -142,8 +145,10 @@ def test_a_kept_trainer_starts_exactly_where_a_fresh_build_starts(caches, tmp_pa
 
     trainer_cache.enable()
     session_b = TrainingSession(trial_b, tmp_path / "b")  # seeds as a fresh run does
+    builds = []
+    monkeypatch.setattr(trainer_module, "build_denoiser", lambda *a: builds.append(a))
     reused = session_b.build_trainer()
-    assert reused is kept
+    assert reused is kept and not builds
     state = _state(reused)
     assert len(state) == len(fresh)
     for got, expected in zip(state, fresh, strict=True):
