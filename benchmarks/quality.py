@@ -96,7 +96,8 @@ def compare_peers(
     bar, each peer's time to it, each peer's best within the budget every peer had (the
     shortest peer's wall time), and how many times sooner `ours` got there than the best
     other peer."""
-    bar = quality_bar(min((v for _, v in r["timeline"]), default=None) for r in runs.values())
+    best_values = (min((v for _, v in r["timeline"]), default=None) for r in runs.values())
+    bar = quality_bar(best_values, tolerance)
     budget = min(float(r["wall_seconds"]) for r in runs.values())
     times = {name: time_to_quality(r["timeline"], bar) for name, r in runs.items()}
     return {

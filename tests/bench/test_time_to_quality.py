@@ -65,6 +65,21 @@ def test_each_peer_is_timed_to_the_bar_and_judged_at_the_common_budget():
     assert q["speedup_vs_best_peer"] == math.inf
 
 
+def test_a_looser_tolerance_moves_the_bar_and_the_times():
+    """compare_peers' tolerance sets the bar (it once kept 1% whatever was asked)."""
+    runs = {p: _run()[p] for p in PEERS}
+    loose = quality.compare_peers(runs, "diffexp", tolerance=0.03)
+    assert loose["tolerance"] == 0.03
+    assert loose["bar"] == pytest.approx(0.351 * 1.03)  # 0.36153
+    assert loose["time_to_quality_seconds"] == {
+        "sequential": 30.0,
+        "threads": None,  # 0.38 is over even this bar
+        "batched": 30.0,
+        "diffexp": 12.0,
+    }
+    assert loose["speedup_vs_best_peer"] == pytest.approx(30.0 / 12.0)
+
+
 def test_speedup_is_against_the_fastest_other_peer_and_zero_when_we_never_get_there():
     times = {"sequential": 40.0, "threads": 20.0, "batched": None, "diffexp": 10.0}
     assert quality.speedup_vs_best_peer(times, "diffexp") == 2.0
