@@ -4,10 +4,11 @@ Tracing and compiling the train step and the validation loss took ~15 % of a pha
 a warm pool worker. Trials whose graphs would be the same need not pay it again: the worker
 keeps one trainer (model, optimizer, compiled functions) per shape key and starts the next
 trial with that key on it (`Trainer.reuse_for`): the weights a fresh build draws for the
-trial's seed are assigned in place (the trainer remembers them per seed), the optimizer's state is reset to before its first step,
-and the learning rates (any schedule, as a table) and AdamW's weight decay, which the step
-reads from variables, are assigned. A trial on a reused trainer trains exactly as a fresh one
-(tests/training/test_trainer_cache.py compares the loss curves).
+trial's seed are assigned in place (the trainer remembers them per seed), the optimizer's
+state is reset to before its first step, and the learning rates (any schedule, as a table)
+and AdamW's weight decay, which the step reads from variables, are assigned. A trial on a
+reused trainer trains exactly as a fresh one (tests/training/test_trainer_cache.py compares
+the loss curves).
 
 The shape key (`shape_key`) holds everything the graphs are traced from:
 - the model config (architecture, widths, ...) and the diffusion config (the noise tables);
