@@ -40,6 +40,12 @@ class Overheads:
     fresh_process_per_trial: bool = False  # a launcher that starts a Python process per trial
     fresh_process_per_worker: bool = True  # a warm worker pays it once, when it starts
     compile_once_per_shape: bool = False  # a worker keeps compiled trainers (trainer_cache)
+    # each epoch takes this many times the recorded one: trials that share one process (threads)
+    epoch_time_factor: float = 1.0
+
+    def epoch_seconds(self, curve: Curve, index: int) -> float:
+        """Seconds epoch `index` of `curve` takes under these overheads."""
+        return curve.epoch_seconds[index] * self.epoch_time_factor
 
 
 @dataclass
@@ -110,7 +116,7 @@ def replay(
         run.spans.append(span)
         running[slot] = _Running(trial, curve, span)
         before, span.compiled = start_overhead(curve, compiled[slot], overheads, table)
-        first = curve.epoch_seconds[0] if curve.epoch_seconds else 0.0
+        first = overheads.epoch_seconds(curve, 0) if curve.epoch_seconds else 0.0
         heapq.heappush(events, (now + before + first, next(order), slot))
 
     def finish(slot: int, now: float, state: str, value: float | None = None) -> None:
@@ -135,7 +141,8 @@ def replay(
         item = running[slot]
         outcome = _advance(item, table.epochs)
         if outcome is None:
-            heapq.heappush(events, (now + item.curve.epoch_seconds[item.epoch], next(order), slot))
+            next_epoch = overheads.epoch_seconds(item.curve, item.epoch)
+            heapq.heappush(events, (now + next_epoch, next(order), slot))
             continue
         finish(slot, now, *outcome)
         launch(now)

@@ -28,6 +28,12 @@ POOL_COMPILE_ONCE = Overheads(
     fresh_process_per_trial=False, fresh_process_per_worker=True, compile_once_per_shape=True
 )
 PROCESS_PER_TRIAL = Overheads(fresh_process_per_trial=True, fresh_process_per_worker=False)
+# The threads recipe's trials share one interpreter and TensorFlow's thread pools. Measured in
+# the 20-trial, 5-seed tuning run on 2 idle cores (docs/benchmarks.md, Tuning): an epoch after
+# the first took 1.06 s in the threads' trials against 0.72 s in diffexp's 2 pool slots (medians
+# over all trials' metrics.jsonl). Measured at 2 workers only: other worker counts extrapolate.
+THREADS_EPOCH_FACTOR = 1.47
+THREADS_MEASURED = Overheads(epoch_time_factor=THREADS_EPOCH_FACTOR)
 
 
 @dataclass(frozen=True)
@@ -105,6 +111,15 @@ POLICIES: dict[str, Policy] = {
             None,
             description="the note's recipe: study.optimize(n_jobs=workers), Optuna's default "
             "TPESampler and MedianPruner, one process",
+        ),
+        Policy(
+            "threads_recipe_measured",
+            "tpe",
+            {},
+            None,
+            overheads=THREADS_MEASURED,
+            description="threads_recipe with its epochs slowed by the contention measured for "
+            "real at 2 workers (x1.47); not a peer of the targets, which keep threads_recipe",
         ),
         Policy(
             "official_batches",

@@ -115,6 +115,8 @@ def replay_promotion(
     """Run promotion on `workers` slots, asking new trials while the jobs started so far
     plan fewer than `epoch_budget` epochs; the spans carry each trial's jobs
     (`PromotedSpan.segments`)."""
+    if overheads.epoch_time_factor != 1.0:
+        raise ValueError("replay_promotion charges the recorded epoch times only")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
         study_name=study_name,

@@ -87,6 +87,15 @@ def test_one_worker_finishes_at_its_start_up_plus_the_sum_of_trial_times():
     assert {s.value for s in run.spans} <= {0.3, 0.2}  # the objective: each curve's best loss
 
 
+def test_an_epoch_time_factor_slows_only_the_epochs():
+    """Trials sharing one process (the threads recipe): each epoch takes factor x the recorded
+    one; the start-up and compile stay as recorded."""
+    run = _run(workers=1, n_trials=5, overheads=Overheads(epoch_time_factor=1.5))
+    assert run.wall_seconds == pytest.approx(
+        FRESH + sum(2.0 + 0.5 + 1.5 * (_duration(s) - 2.5) for s in run.spans)
+    )
+
+
 def test_two_async_workers_start_the_next_trial_the_moment_a_slot_frees():
     run = _run(workers=2, n_trials=8, seed=0)
     assert {s.slot for s in run.spans} == {0, 1}
