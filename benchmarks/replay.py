@@ -44,7 +44,10 @@ class Overheads:
     epoch_time_factor: float = 1.0
 
     def epoch_seconds(self, curve: Curve, index: int) -> float:
-        """Seconds epoch `index` of `curve` takes under these overheads."""
+        """Seconds epoch `index` of `curve` takes under these overheads; 0 past the recorded
+        curve (the run died there)."""
+        if index >= len(curve.epoch_seconds):
+            return 0.0
         return curve.epoch_seconds[index] * self.epoch_time_factor
 
 
@@ -116,7 +119,7 @@ def replay(
         run.spans.append(span)
         running[slot] = _Running(trial, curve, span)
         before, span.compiled = start_overhead(curve, compiled[slot], overheads, table)
-        first = overheads.epoch_seconds(curve, 0) if curve.epoch_seconds else 0.0
+        first = overheads.epoch_seconds(curve, 0)
         heapq.heappush(events, (now + before + first, next(order), slot))
 
     def finish(slot: int, now: float, state: str, value: float | None = None) -> None:

@@ -115,8 +115,6 @@ def replay_promotion(
     """Run promotion on `workers` slots, asking new trials while the jobs started so far
     plan fewer than `epoch_budget` epochs; the spans carry each trial's jobs
     (`PromotedSpan.segments`)."""
-    if overheads.epoch_time_factor != 1.0:
-        raise ValueError("replay_promotion charges the recorded epoch times only")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
         study_name=study_name,
@@ -143,7 +141,8 @@ def replay_promotion(
         planned[0] += job.stop_epoch - job.epoch
         job.span.state = "RUNNING"
         jobs[slot] = job
-        heapq.heappush(events, (now + before + _seconds(job.curve, job.epoch), next(order), slot))
+        first = overheads.epoch_seconds(job.curve, job.epoch)
+        heapq.heappush(events, (now + before + first, next(order), slot))
 
     def new_trial(slot: int, now: float) -> None:
         trial = study.ask(distributions)
@@ -191,7 +190,8 @@ def replay_promotion(
             paused[job.trial.number] = end_job(slot, now)
             job.span.state = "PAUSED"
         else:
-            heapq.heappush(events, (now + _seconds(job.curve, job.epoch), next(order), slot))
+            next_epoch = overheads.epoch_seconds(job.curve, job.epoch)
+            heapq.heappush(events, (now + next_epoch, next(order), slot))
             continue
         launch(now)
     for job in paused.values():  # left paused at the study end: stopped before its budget
@@ -208,11 +208,6 @@ def _report_next_epoch(job: _Job) -> float:
     if math.isfinite(loss):
         job.trial.report(loss, job.epoch)
     return loss
-
-
-def _seconds(curve: Curve, index: int) -> float:
-    """Epoch `index`'s recorded seconds; 0 past the recorded curve (the run died there)."""
-    return curve.epoch_seconds[index] if index < len(curve.epoch_seconds) else 0.0
 
 
 class _Ladder:

@@ -238,7 +238,7 @@ class Trainer:
         settings = TrainerSettings.from_config(cfg)
         if settings.graph_settings() != self.settings.graph_settings():
             raise ValueError("reuse_for: the new run's batch, accumulation or XLA setting differ")
-        start = self._weights_at_start(cfg, data)
+        start = self._weights_at_start(cfg, data, settings.seed)
         for variable, value in zip(self.model.variables, start, strict=True):
             variable.assign(value)
         for variable, value in zip(self.optimizer.variables, self._optimizer_start, strict=True):
@@ -254,12 +254,11 @@ class Trainer:
         self._best_weights = None
         return self
 
-    def _weights_at_start(self, cfg: DictConfig, data: PreparedData) -> list[np.ndarray]:
+    def _weights_at_start(self, cfg: DictConfig, data: PreparedData, seed: int) -> list[np.ndarray]:
         """The weights a fresh run of `cfg` starts from. The initializers' seeds are drawn
         from the global seed as the layers are made, so making the layers is the one exact
         way to get them; a trainer's model config is fixed, so a seed met before (a phase-1
         search keeps one seed) takes the weights its build drew then (~0.2 s a trial saved)."""
-        seed = int(cfg.seed)
         if seed not in self._start_weights:
             fresh = build_denoiser(cfg.model, data.n_features, data.n_conditions, data.prior)
             if len(self._start_weights) >= START_WEIGHTS_KEPT:
