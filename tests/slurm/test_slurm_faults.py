@@ -9,6 +9,7 @@ import contextlib
 import json
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import optuna
@@ -20,6 +21,7 @@ from tests.reliability.support import train_command
 from tests.slurm.support import (
     SLURM_JOB,
     finish,
+    release_requeued_job,
     reported_epochs,
     scontrol_field,
     slurm_job_id,
@@ -97,9 +99,7 @@ def test_scontrol_requeue_of_a_training_trial_resumes_from_its_checkpoint(slurm_
     (job_folder,) = (p for p in sweeps.glob("*/.submitit/*") if p.name.isdigit())
     job_id = job_folder.name
     subprocess.run(["scontrol", "requeue", job_id], check=True)
-    # Slurm holds a requeued job back for ~2 min (Reason=BeginTime); release it at once.
-    wait_for(lambda: scontrol_field(job_id, "Reason") == "BeginTime", process, tmp_path)
-    subprocess.run(["scontrol", "update", f"jobid={job_id}", "StartTime=now"], check=True)
+    release_requeued_job(job_id, time.time(), process, tmp_path)
     log = finish(process, tmp_path, timeout=400)
     assert process.returncode == 0, log
 
