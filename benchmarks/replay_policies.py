@@ -1,9 +1,10 @@
 """The search policies the replay compares, each built from the configs the sweepers use.
 
 Samplers come from the official sweeper's structured configs (`hydra_optuna_sweeper.config`,
-what `hydra/sweeper/sampler=tpe|random|qmc` selects), with phase 1's `constant_liar: true`
-where diffexp's sweeper sets it; pruners from `conf/hydra/sweeper/pruner/<name>.yaml` through
-diffexp's own `build_pruner`. So a policy here is what a user gets from the same config.
+what `hydra/sweeper/sampler=tpe|random|qmc` selects), diffexp's with phase 1's settings
+(`conf/search/phase1.yaml`: constant liar, 5 start-up trials); pruners from
+`conf/hydra/sweeper/pruner/<name>.yaml` through diffexp's own `build_pruner`. So a policy here
+is what a user gets from the same config.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from benchmarks.replay_promotion import Promotion
 from diffexp.config import CONF_DIR
 
 PRUNER_DIR = CONF_DIR / "hydra" / "sweeper" / "pruner"
-DEFAULT_POLICY = "diffexp_median"  # the sweeper's defaults: TPE (constant liar) + median
+SEARCH_DIR = CONF_DIR / "search"
+DEFAULT_POLICY = "diffexp_median"  # phase 1's defaults: TPE as search=phase1 sets it + median
 PEER_POLICIES = ("sequential_random", "threads_recipe", "official_batches")
 SAMPLER_TARGETS = "optuna.samplers.*"  # as the sweeper instantiates its sampler
 WARM_POOL = Overheads(fresh_process_per_trial=False, fresh_process_per_worker=True)
@@ -74,6 +76,15 @@ class Policy:
         return build_pruner({**config, **self.pruner_args})
 
 
+def search_sampler_args(search: str = "phase1") -> dict[str, Any]:
+    """The sampler settings `conf/search/<search>.yaml` gives the sweeper, all but the seed
+    (the replay and the benchmark's thread peer pass their own): read from the file, so the
+    policy called diffexp's default is always what `make phase1` runs."""
+    search_cfg = OmegaConf.load(SEARCH_DIR / f"{search}.yaml")
+    sampler = OmegaConf.to_container(search_cfg.hydra.sweeper.get("sampler") or {})
+    return {key: value for key, value in sampler.items() if key != "seed"}
+
+
 def _diffexp(
     name: str,
     pruner: str,
@@ -82,7 +93,7 @@ def _diffexp(
     promotion: Promotion | None = None,
     **sampler_args: Any,
 ) -> Policy:
-    args = {"constant_liar": True, **sampler_args}
+    args = {**search_sampler_args(), **sampler_args}
     return Policy(
         name,
         "tpe",
@@ -136,7 +147,11 @@ POLICIES: dict[str, Policy] = {
         _diffexp("diffexp_sha", "successive_halving", "async, TPE, successive halving (ASHA)"),
         _diffexp("diffexp_hyperband", "hyperband", "async, TPE, Hyperband pruner"),
         _diffexp(
-            "diffexp_median_tpe5", "median", "diffexp_median, TPE start-up 5", n_startup_trials=5
+            "diffexp_median_tpe10",
+            "median",
+            "diffexp_median with Optuna's default TPE start-up, 10 (phase 1's default until "
+            "the 200-seed replay chose 5)",
+            n_startup_trials=10,
         ),
         _diffexp(
             "diffexp_median_tpe20", "median", "diffexp_median, TPE start-up 20", n_startup_trials=20

@@ -26,6 +26,7 @@ from typing import Any
 
 import optuna
 
+from benchmarks.replay_policies import search_sampler_args
 from diffexp import phases
 from diffexp.training import records
 
@@ -68,6 +69,7 @@ def record_sweep(workdir: Path, n_trials: int, seed: int, overrides: list[str]) 
     timeline["meta"] = {
         "command": " ".join(["python", *command[1:]]).replace(str(workdir), "<workdir>"),
         "seed": seed,
+        "sampler": search_sampler_args("phase1"),  # its TPE settings, for the replay
         "n_trials": n_trials,
         "workers": 2,
         "overrides": overrides,

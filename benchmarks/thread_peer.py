@@ -4,8 +4,9 @@ a peer in the tuning benchmark. One process imports TensorFlow once and runs
 `study.optimize(objective, n_jobs=J)`: Optuna's threads share the process (and its
 TensorFlow thread pools), each trial trains in-process and reports every epoch to Optuna's
 median pruner. It searches phase 1's space (`conf/search/phase1.yaml`) with phase 1's sampler
-(TPE, seeded by `seed`, constant liar) and pruner (`conf/hydra/sweeper/pruner/median.yaml`), so
-the only difference from diffexp's sweep is how trials are run, not what is searched.
+(TPE, seeded by `seed`, with that file's settings) and pruner
+(`conf/hydra/sweeper/pruner/median.yaml`), so the only difference from diffexp's sweep is how
+trials are run, not what is searched.
 
 Why a module of its own rather than a Hydra sweeper: this is what a user writes without
 Hydra, a plain Optuna script; the benchmark runs it in a subprocess, like the other peers, so
@@ -105,12 +106,13 @@ def run_study(
     import optuna
     from omegaconf import OmegaConf
 
+    from benchmarks.replay_policies import search_sampler_args
     from diffexp.tuning.pruners import build_pruner
 
     cfg = compose_checked(overrides)
     runtime.configure_threads(cfg.runtime.threads)
     serialize_curve_plots()
-    sampler = optuna.samplers.TPESampler(seed=int(cfg.seed), constant_liar=True)
+    sampler = optuna.samplers.TPESampler(seed=int(cfg.seed), **search_sampler_args("phase1"))
     pruner = build_pruner(OmegaConf.to_container(OmegaConf.load(PRUNER_CONFIG)))
     study = optuna.create_study(
         storage=storage, study_name=study_name, sampler=sampler, pruner=pruner, direction="minimize"

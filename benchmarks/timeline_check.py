@@ -4,7 +4,7 @@
 
 `record` runs a small real phase-1 sweep on 2 pool workers and writes its timeline
 (`benchmarks.sweep_timeline`) to OUT. `compare` builds the curve table of that sweep's own
-trials from the timeline and replays the same policy (TPE with the constant liar and the same
+trials from the timeline and replays the same policy (TPE with the sweep's recorded settings and
 seed, the median pruner of `conf/hydra/sweeper/pruner/median.yaml`) on 2 slots, then lines up
 each trial's params, state, whether it compiled, and its start, and the study's end, real
 against replayed.
@@ -33,6 +33,7 @@ import argparse
 import json
 import statistics
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -118,9 +119,11 @@ def _compiled_in_worker(trial: dict[str, Any], trials: list[dict[str, Any]]) -> 
 
 
 def replay_timeline(timeline: dict[str, Any], table: CurveTable) -> ReplayRun:
-    """The default policy on 2 slots with the sweep's seed and trial count."""
-    policy = POLICIES[DEFAULT_POLICY]
+    """The default policy on 2 slots with the sweep's seed, trial count and TPE settings
+    (which may predate today's phase-1 defaults)."""
     meta = timeline["meta"]
+    default = POLICIES[DEFAULT_POLICY]
+    policy = replace(default, sampler_args={**default.sampler_args, **meta["sampler"]})
     return replay(
         table,
         policy.make_sampler(int(meta["seed"])),

@@ -2,10 +2,12 @@
 
 tests/bench/data/timeline_2workers.json was recorded once from a real phase-1 sweep on two
 pool workers (`python -m benchmarks.timeline_check record ...`, its command in the file's
-meta); no sweep runs here. The replay gets the sweep's own per-trial costs; what it must get
-right by itself is the schedule: the same seed proposes the same params, the median pruner
-stops the same trials, the same trials compile (first of their shape in their worker), and
-the slots start and end when the real ones did."""
+meta; its `sampler` entry was added when phase 1's TPE start-up became 5: the sweep ran with
+Optuna's default 10, and the check replays what it ran); no sweep runs here. The replay gets
+the sweep's own per-trial costs; what it must get right by itself is the schedule: the same
+seed proposes the same params, the median pruner stops the same trials, the same trials
+compile (first of their shape in their worker), and the slots start and end when the real
+ones did."""
 
 from __future__ import annotations
 
