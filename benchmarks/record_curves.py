@@ -1,13 +1,13 @@
 """`python -m benchmarks.record_curves [--configs N] [--search phase1] [key=value ...]`:
 record the learning-curve table the replay simulator (`benchmarks.replay`) replays.
 
-N configurations of a search space (`conf/search/<search>.yaml`, its `hydra.sweeper.params`)
-are drawn by a scrambled Sobol sequence (scipy.stats.qmc), so a few dozen points cover the
-space evenly; each is trained once, in this process, as a warm pool worker trains a trial
-(the in-memory data cache on, Keras' session cleared between trials). For every trial the
-table keeps each epoch's validation loss and wall seconds, its graph shape (a digest of
-`diffexp.training.trainer_cache.shape_key`), the trial's start-up (data, model
-build, writes: everything outside its epochs but the compile) and its compile (the first
+N configurations of a search space (`conf/search/<search>.yaml` or a .yaml path, its
+`hydra.sweeper.params`) are drawn by a scrambled Sobol sequence (scipy.stats.qmc), so a few
+dozen points cover the space evenly; each is trained once, in this process, as a warm pool
+worker trains a trial (the in-memory data cache on, Keras' session cleared between trials).
+For every trial the table keeps each epoch's validation loss and wall seconds, its graph
+shape (a digest of `diffexp.training.trainer_cache.shape_key`), the trial's start-up (data,
+model build, writes: everything outside its epochs but the compile) and its compile (the first
 epoch's excess over the later ones); once per table, a fresh worker's start-up (a Python
 process importing TensorFlow and diffexp), which a process-per-trial launcher pays per trial.
 
@@ -37,19 +37,33 @@ from diffexp.io_utils import atomic_write_text
 SCHEMA_VERSION = 1
 DATA_DIR = Path(__file__).parent / "data"
 CONF_SEARCH = CONF_DIR / "search"
+CHECKOUT = Path(__file__).resolve().parent.parent
 IMPORT_PROBE = "import diffexp.runtime, tensorflow, diffexp.training.session"
 
 
+def search_file(search: str) -> Path:
+    """`conf/search/<search>.yaml`, or `search` itself when it is a .yaml path (relative to
+    the checkout): a space recorded only for the replay need not become a `search=` option."""
+    if search.endswith(".yaml"):
+        path = Path(search) if Path(search).is_absolute() else CHECKOUT / search
+    else:
+        path = CONF_SEARCH / f"{search}.yaml"
+    if not path.is_file():
+        raise ConfigError(
+            f"--search {search}: no {path}; name a file of conf/search/ or a .yaml path"
+        )
+    return path
+
+
 def search_distributions(search: str) -> dict[str, Any]:
-    """The Optuna distributions of `conf/search/<search>.yaml`, parsed as the sweeper parses
-    them (Hydra's override grammar, the official sweeper's conversion)."""
+    """The Optuna distributions of a search file's `hydra.sweeper.params` (`search_file`),
+    parsed as the sweeper parses them (Hydra's override grammar, the official sweeper's
+    conversion)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra_plugins.hydra_optuna_sweeper._impl import create_optuna_distribution_from_override
     from omegaconf import OmegaConf
 
-    path = CONF_SEARCH / f"{search}.yaml"
-    if not path.is_file():
-        raise ConfigError(f"--search {search}: no {path}; name a file of conf/search/")
+    path = search_file(search)
     params = OmegaConf.to_container(OmegaConf.load(path).hydra.sweeper.params)
     parser = OverridesParser.create()
     return {
@@ -248,7 +262,9 @@ def record(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--configs", type=int, default=64, help="configurations (a power of 2)")
-    parser.add_argument("--search", default="phase1", help="conf/search/<name>.yaml")
+    parser.add_argument(
+        "--search", default="phase1", help="conf/search/<name>.yaml, or a .yaml path"
+    )
     parser.add_argument("--seed", type=int, default=0, help="Sobol scrambling seed")
     parser.add_argument(
         "--out", type=Path, default=None, help="default: data/curves_<profile>.json"

@@ -12,6 +12,7 @@ from optuna.distributions import CategoricalDistribution
 from benchmarks import curve_table
 from benchmarks.replay import Overheads, replay
 from diffexp.data.errors import DataError
+from diffexp.errors import ConfigError
 
 FRESH = 10.0
 SPEED = {"x": CategoricalDistribution(["fast", "slow"])}
@@ -195,6 +196,23 @@ def test_sobol_configurations_cover_every_choice_and_stay_in_the_space():
     lrs = sorted(c["optimizer.lr"] for c in configs)
     assert 1e-5 <= lrs[0] < 3e-5 and 4e-3 < lrs[-1] <= 1e-2  # log-uniform reaches both ends
     assert sum(lr < 3.2e-4 for lr in lrs) == 16  # half below the log midpoint (Sobol balance)
+
+
+def test_a_search_space_outside_conf_is_read_from_its_path():
+    """The replay's harder space is a file of benchmarks/data, not a `search=` option."""
+    from benchmarks.record_curves import search_distributions
+
+    space = search_distributions("benchmarks/data/search_wide.yaml")
+    assert set(space) == {
+        "optimizer.lr",
+        "model.hidden_dim",
+        "model.t_emb_dim",
+        "model.n_layers",
+        "schedule",
+    }
+    assert space["schedule"].choices == ("constant", "cosine", "cyclical", "cosine_restarts")
+    with pytest.raises(ConfigError, match="no .*nosuch.yaml"):
+        search_distributions("benchmarks/data/nosuch.yaml")
 
 
 def test_speed_up_targets_and_the_plan_grammar():
