@@ -90,6 +90,8 @@ def describe_compose_error(error: Exception) -> str:
     lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
     if lines and lines[0].startswith("Could not override"):
         return f"{lines[0].rstrip('.')}: no such key in the config ({' '.join(lines[1:2])})"
+    if len(lines) > 1 and lines[0].endswith(":"):  # "... raised while composing config:" + why
+        return f"{lines[0]} {lines[1]}"
     return lines[0] if lines else type(error).__name__
 
 

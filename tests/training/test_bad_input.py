@@ -24,6 +24,10 @@ CASES = [
     ("model.name=os.system", "model.name='os.system' is not an installed denoiser"),
     ("+model.factory=os.system", "denoiser 'pmt' (diffexp 0.1.0) takes no key model.factory"),
     ("-m hydra/sweeper=optuna search=phase1 schedule=cyclical schedule.mode=foo", "schedule.mode"),
+    (  # phase 1's TPE settings under another sampler: the line names the key, not just its kind
+        "-m hydra/sweeper=optuna search=phase1 hydra/sweeper/sampler=random",
+        "Key 'constant_liar' not in 'RandomSamplerConfig'",
+    ),
 ]
 
 
