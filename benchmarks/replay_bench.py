@@ -203,7 +203,8 @@ def targets(summary: dict) -> dict:
     verdicts = {}
     if 2 in summary:
         peers = {p: summary[2][p]["default_speedup"] for p in PEER_POLICIES if p in summary[2]}
-        best_peer = min(peers, key=peers.get) if peers else None
+        # nan (neither got there in most seeds) sorts last: a peer that did is the best one
+        best_peer = min(peers, key=lambda p: (math.isnan(peers[p]), peers[p])) if peers else None
         if best_peer:
             verdicts["vs_best_peer_at_2_workers"] = _verdict(peers[best_peer], 1.5, best_peer)
     if 64 in summary and "official_batches" in summary[64]:
@@ -273,9 +274,13 @@ def markdown(meta: dict, grid: dict, summary: dict, verdicts: dict) -> str:
     )
     for key, verdict in verdicts.items():
         state = "PASS" if verdict["pass"] else "MISSED"
+        value = (
+            "undefined (neither reached the bar in more than half the seeds)"
+            if math.isnan(verdict["value"])
+            else f"{verdict['value']:.2f}x"
+        )
         lines.append(
-            f"- {key}: {verdict['value']:.2f}x vs {verdict['against']} "
-            f"(target {verdict['target']}x): **{state}**"
+            f"- {key}: {value} vs {verdict['against']} (target {verdict['target']}x): **{state}**"
         )
     return "\n".join(lines) + "\n"
 

@@ -236,6 +236,17 @@ def test_speed_up_targets_and_the_plan_grammar():
     assert verdicts["vs_best_peer_at_2_workers"]["against"] == "threads_recipe"
     assert verdicts["vs_best_peer_at_2_workers"]["pass"] is False
     assert verdicts["vs_official_batches_at_64_workers"]["pass"] is True
+    # a peer both it and the default never reach (nan) is not the best peer; one it reaches
+    # and the default does not (0x) is
+    mixed = {
+        2: {
+            "threads_recipe": {"default_speedup": math.nan},
+            "sequential_random": {"default_speedup": 0.0},
+        }
+    }
+    assert replay_bench.targets(mixed)["vs_best_peer_at_2_workers"]["against"] == (
+        "sequential_random"
+    )
     step = replay_bench.parse_plan("1,2:all:50:2")
     assert step.workers == (1, 2) and step.seeds == 50 and "diffexp_median" in step.policies
     with pytest.raises(ConfigError, match="WORKERS:POLICIES"):
