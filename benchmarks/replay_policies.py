@@ -15,12 +15,12 @@ from typing import Any
 import optuna
 from omegaconf import OmegaConf
 
+from benchmarks.record_curves import search_file
 from benchmarks.replay import Overheads
 from benchmarks.replay_promotion import Promotion
 from diffexp.config import CONF_DIR
 
 PRUNER_DIR = CONF_DIR / "hydra" / "sweeper" / "pruner"
-SEARCH_DIR = CONF_DIR / "search"
 DEFAULT_POLICY = "diffexp_median"  # phase 1's defaults: TPE as search=phase1 sets it + median
 PEER_POLICIES = ("sequential_random", "threads_recipe", "official_batches")
 SAMPLER_TARGETS = "optuna.samplers.*"  # as the sweeper instantiates its sampler
@@ -77,10 +77,10 @@ class Policy:
 
 
 def search_sampler_args(search: str = "phase1") -> dict[str, Any]:
-    """The sampler settings `conf/search/<search>.yaml` gives the sweeper, all but the seed
-    (the replay and the benchmark's thread peer pass their own): read from the file, so the
-    policy called diffexp's default is always what `make phase1` runs."""
-    search_cfg = OmegaConf.load(SEARCH_DIR / f"{search}.yaml")
+    """The sampler settings a search file (`record_curves.search_file`) gives the sweeper, all
+    but the seed (the replay and the benchmark's thread peer pass their own): read from the
+    file, so the policy called diffexp's default is always what `make phase1` runs."""
+    search_cfg = OmegaConf.load(search_file(search))
     sampler = OmegaConf.to_container(search_cfg.hydra.sweeper.get("sampler") or {})
     return {key: value for key, value in sampler.items() if key != "seed"}
 
