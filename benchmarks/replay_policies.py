@@ -85,6 +85,9 @@ def search_sampler_args(search: str = "phase1") -> dict[str, Any]:
     return {key: value for key, value in sampler.items() if key != "seed"}
 
 
+PHASE1_SAMPLER_ARGS = search_sampler_args("phase1")  # read once: every diffexp policy starts here
+
+
 def _diffexp(
     name: str,
     pruner: str,
@@ -93,7 +96,7 @@ def _diffexp(
     promotion: Promotion | None = None,
     **sampler_args: Any,
 ) -> Policy:
-    args = {**search_sampler_args(), **sampler_args}
+    args = {**PHASE1_SAMPLER_ARGS, **sampler_args}
     return Policy(
         name,
         "tpe",

@@ -108,15 +108,16 @@ def scontrol_field(job_id: str, name: str) -> str:
     return ""
 
 
-def release_requeued_job(
-    job_id: str, requeued_at: float, process: subprocess.Popen, folder: Path
-) -> None:
-    """Start a requeued job now instead of after Slurm's ~2 min hold (Reason=BeginTime).
+def requeue_and_release(job_id: str, process: subprocess.Popen, folder: Path) -> None:
+    """`scontrol requeue` the job, then start it again now instead of after Slurm's ~2 min
+    hold (Reason=BeginTime).
 
     Why not at once: slurmd revokes the old run's job credential when it kills it and refuses
     any launch whose credential dates from that same second or earlier (it compares whole
     seconds), failing the job with "Job credential revoked". Slurm's hold exists for that; the
     release waits until two whole seconds after the requeue, so the new credential is newer."""
+    subprocess.run(["scontrol", "requeue", job_id], check=True)
+    requeued_at = time.time()
     wait_for(lambda: scontrol_field(job_id, "Reason") == "BeginTime", process, folder)
     time.sleep(max(0.0, int(requeued_at) + 2 - time.time()))
     subprocess.run(["scontrol", "update", f"jobid={job_id}", "StartTime=now"], check=True)

@@ -9,7 +9,6 @@ import contextlib
 import json
 import re
 import subprocess
-import time
 from pathlib import Path
 
 import optuna
@@ -21,8 +20,8 @@ from tests.reliability.support import train_command
 from tests.slurm.support import (
     SLURM_JOB,
     finish,
-    release_requeued_job,
     reported_epochs,
+    requeue_and_release,
     scontrol_field,
     slurm_job_id,
     start,
@@ -98,8 +97,7 @@ def test_scontrol_requeue_of_a_training_trial_resumes_from_its_checkpoint(slurm_
     wait_for(lambda: _checkpoint_epoch(sweeps) >= 2, process, tmp_path, timeout=300)
     (job_folder,) = (p for p in sweeps.glob("*/.submitit/*") if p.name.isdigit())
     job_id = job_folder.name
-    subprocess.run(["scontrol", "requeue", job_id], check=True)
-    release_requeued_job(job_id, time.time(), process, tmp_path)
+    requeue_and_release(job_id, process, tmp_path)
     log = finish(process, tmp_path, timeout=400)
     assert process.returncode == 0, log
 
