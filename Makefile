@@ -13,7 +13,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .DEFAULT_GOAL := help
 
-.PHONY: help install install-postgres install-gpu demo test test-fast lint train lr-find phase1 phase1b phase2 phase3 analyze \
+.PHONY: help install install-postgres install-gp install-gpu demo test test-fast lint train lr-find phase1 phase1b phase2 phase3 analyze \
         dashboard pmt-selection bench lock clean
 
 help: ## list the targets
@@ -34,6 +34,9 @@ install: $(VENV)/.installed ## create .venv, install diffexp (pinned) and the ex
 install-postgres: ## install the PostgreSQL driver (extra `postgres`; `make install` has it already)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -c requirements.lock -e ".[postgres]"
+
+install-gp: install ## add PyTorch for Optuna's GP sampler (hydra/sweeper/sampler=gp; ~5 GB, CUDA build)
+	$(PY) -m pip install -q -c requirements.lock -c requirements-gp.lock -e ".[gp]"
 
 install-gpu: install ## swap tensorflow-cpu for tensorflow[and-cuda] (same version) in .venv
 	$(PY) -m pip uninstall -q -y tensorflow-cpu

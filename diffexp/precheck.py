@@ -302,11 +302,13 @@ def check_multirun(overrides: list[str], config_name: str, validate: Validate) -
     """Raise ConfigError for the first fixed value or search parameter no trial could use;
     return the composed config (with `hydra`). Inside `config.initialized`. The fixed part is
     validated with a required (`???`) searched key set to its first edge value."""
+    from diffexp.tuning.sampler_dependencies import check_sampler_dependencies
     from diffexp.tuning.sweeper.search_space import check_param
 
     fixed, swept = split_overrides(overrides)
     cfg = compose_validated(fixed, config_name, True, _skip)
     check_max_failure_rate(OmegaConf.select(cfg, "hydra.sweeper.max_failure_rate"))
+    check_sampler_dependencies(OmegaConf.select(cfg, "hydra.sweeper.sampler") or {})
     params = search_params(cfg, fixed, swept)
     job = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
     plain = {_name(o) for o in params if _is_plain_key(cfg, job, o)}

@@ -53,11 +53,13 @@ class DiffexpOptunaSweeper(Sweeper):
         from diffexp.config_checks import check_max_failure_rate
         from diffexp.errors import ConfigError
         from diffexp.tuning.liveness_policy import Liveness
+        from diffexp.tuning.sampler_dependencies import check_sampler_dependencies
         from diffexp.tuning.sweeper.async_sweeper import AsyncOptunaSweeperImpl
 
         liveness = Liveness(int(heartbeat_interval), int(grace_period), int(retry_failed_trials))
         with exit_on_user_error():
             check_max_failure_rate(max_failure_rate)
+            check_sampler_dependencies(sampler)
             try:
                 liveness.check()
             except ValueError as error:

@@ -3,9 +3,16 @@ and nothing written (not even a run folder)."""
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 
 from tests.conftest import run_module
+
+
+def _id(case) -> str:
+    return case.values[0] if hasattr(case, "values") else case[0]
+
 
 CASES = [
     ("optimizer.lr=-1", "optimizer.lr=-1.0 is out of range; allowed: a number > 0"),
@@ -24,14 +31,17 @@ CASES = [
     ("model.name=os.system", "model.name='os.system' is not an installed denoiser"),
     ("+model.factory=os.system", "denoiser 'pmt' (diffexp 0.1.0) takes no key model.factory"),
     ("-m hydra/sweeper=optuna search=phase1 schedule=cyclical schedule.mode=foo", "schedule.mode"),
-    (  # phase 1's TPE settings under another sampler: the line names the key, not just its kind
-        "-m hydra/sweeper=optuna search=phase1 hydra/sweeper/sampler=random",
-        "Key 'constant_liar' not in 'RandomSamplerConfig'",
+    pytest.param(  # Optuna would import PyTorch only after 10 trials, and fail there
+        "-m hydra/sweeper=optuna hydra/sweeper/sampler=gp optimizer.lr=interval(1e-4,1e-2)",
+        "hydra/sweeper/sampler=gp (optuna.samplers.GPSampler) needs torch",
+        marks=pytest.mark.skipif(
+            importlib.util.find_spec("torch") is not None, reason="PyTorch is installed here"
+        ),
     ),
 ]
 
 
-@pytest.mark.parametrize("override,message", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("override,message", CASES, ids=[_id(c) for c in CASES])
 def test_bad_override_fails_with_one_line_and_writes_nothing(override, message, tmp_path):
     out = tmp_path / "outputs"
     proc = run_module(
@@ -59,3 +69,30 @@ def test_the_checked_options_are_the_ones_the_code_reads():
 
     assert set(config_checks.PRIOR_MODES) == set(PRIOR_MODES)
     assert set(config_checks.CYCLICAL_MODES) == set(CYCLICAL_MODES)
+
+
+def test_a_search_file_with_another_samplers_keys_names_the_key(tmp_path):
+    """A search file of the user's that sets TPE's keys under `sampler:` itself (not through a
+    `hydra/sweeper/sampler` option, as conf/search does), run with another sampler: Hydra's
+    first line ends at 'composing config:', so the line must carry the reason after it."""
+    search = tmp_path / "conf" / "search"
+    search.mkdir(parents=True)
+    (search / "mine.yaml").write_text(
+        "# @package _global_\n"
+        "hydra:\n  sweeper:\n    sampler:\n      constant_liar: true\n"
+        "    params:\n      optimizer.lr: tag(log, interval(1e-4, 1e-2))\n"
+    )
+    out = tmp_path / "outputs"
+    proc = run_module(
+        "diffexp.train",
+        "-m",
+        f"--config-dir={tmp_path / 'conf'}",
+        "hydra/sweeper=optuna",
+        "search=mine",
+        "hydra/sweeper/sampler=random",
+        "profile=smoke",
+        f"paths.output_dir={out}",
+    )
+    assert proc.returncode == 2
+    assert "Key 'constant_liar' not in 'RandomSamplerConfig'" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and not out.exists()
