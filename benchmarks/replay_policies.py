@@ -1,21 +1,23 @@
 """The search policies the replay compares, each built from the configs the sweepers use.
 
 Samplers come from the official sweeper's structured configs (`hydra_optuna_sweeper.config`,
-what `hydra/sweeper/sampler=tpe|random|qmc` selects), diffexp's with phase 1's settings
-(`conf/search/phase1.yaml`: constant liar, 5 start-up trials); pruners from
+what `hydra/sweeper/sampler=tpe|random|qmc|gp` selects), diffexp's with the settings
+`search=phase1` selects (`hydra/sweeper/sampler=tpe_async_start5`: constant liar, 5 start-up
+trials); pruners from
 `conf/hydra/sweeper/pruner/<name>.yaml` through diffexp's own `build_pruner`. So a policy here
 is what a user gets from the same config.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
 from omegaconf import OmegaConf
 
-from benchmarks.record_curves import search_file
 from benchmarks.replay import Overheads
 from benchmarks.replay_promotion import Promotion
 from diffexp.config import CONF_DIR
@@ -43,7 +45,7 @@ class Policy:
     """How one tool searches: its sampler and pruner, and how it fills the slots."""
 
     name: str
-    sampler: str  # tpe | random | qmc
+    sampler: str  # tpe | random | qmc | gp
     sampler_args: dict[str, Any] = field(default_factory=dict)
     pruner: str | None = (
         "none"  # a conf/hydra/sweeper/pruner file, or None: Optuna's default median
@@ -54,18 +56,37 @@ class Policy:
     overheads: Overheads = WARM_POOL
     promotion: Promotion | None = None  # pause and resume (ASHA promotion) instead of pruning
     description: str = ""
+    # start from the sampler settings of search=<search> (the keys its sampler takes), then
+    # sampler_args over them: read when a sampler is made, never at import
+    search: str | None = None
 
     def make_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
         from hydra.utils import instantiate
+
+        structured = self._sampler_config()
+        args = dict(self.sampler_args)
+        if self.search is not None:
+            accepted = {f.name for f in dataclasses.fields(structured)}
+            from_search = search_sampler_args(self.search).items()
+            args = {**{k: v for k, v in from_search if k in accepted}, **args}
+        config = OmegaConf.structured(structured(seed=seed, **args))
+        return instantiate(config, _execution_whitelist_=SAMPLER_TARGETS)
+
+    def missing_modules(self) -> list[str]:
+        """Optional packages its sampler needs that are not installed (PyTorch for GP)."""
+        from diffexp.tuning.sampler_dependencies import missing_modules
+
+        return missing_modules(self._sampler_config()._target_)
+
+    def _sampler_config(self) -> type:
         from hydra_plugins.hydra_optuna_sweeper import config
 
-        structured = {
+        return {
             "tpe": config.TPESamplerConfig,
             "random": config.RandomSamplerConfig,
             "qmc": config.QMCSamplerConfig,
+            "gp": config.GPSamplerConfig,
         }[self.sampler]
-        config = OmegaConf.structured(structured(seed=seed, **self.sampler_args))
-        return instantiate(config, _execution_whitelist_=SAMPLER_TARGETS)
 
     def make_pruner(self) -> optuna.pruners.BasePruner:
         from diffexp.tuning.pruners import build_pruner
@@ -76,16 +97,22 @@ class Policy:
         return build_pruner({**config, **self.pruner_args})
 
 
+@functools.cache
 def search_sampler_args(search: str = "phase1") -> dict[str, Any]:
-    """The sampler settings a search file (`record_curves.search_file`) gives the sweeper, all
-    but the seed (the replay and the benchmark's thread peer pass their own): read from the
-    file, so the policy called diffexp's default is always what `make phase1` runs."""
-    search_cfg = OmegaConf.load(search_file(search))
-    sampler = OmegaConf.to_container(search_cfg.hydra.sweeper.get("sampler") or {})
-    return {key: value for key, value in sampler.items() if key != "seed"}
+    """The sampler settings `search=<search>` gives diffexp's sweeper, all but its class and
+    seed (the replay and the benchmark's thread peer pass their own) and the keys left null
+    (Optuna's defaults): composed as the sweeper composes them (the search file picks a
+    `hydra/sweeper/sampler` option), so the policy called diffexp's default is always what
+    `make phase1` runs. Composed once per search (Hydra's compose API is not thread-safe)."""
+    from diffexp.config import compose_checked
 
-
-PHASE1_SAMPLER_ARGS = search_sampler_args("phase1")  # read once: every diffexp policy starts here
+    cfg = compose_checked(["hydra/sweeper=optuna", f"search={search}"], with_hydra=True)
+    sampler = OmegaConf.to_container(cfg.hydra.sweeper.sampler, resolve=False)
+    return {
+        key: value
+        for key, value in sampler.items()
+        if key not in ("_target_", "seed") and value is not None
+    }
 
 
 def _diffexp(
@@ -96,16 +123,16 @@ def _diffexp(
     promotion: Promotion | None = None,
     **sampler_args: Any,
 ) -> Policy:
-    args = {**PHASE1_SAMPLER_ARGS, **sampler_args}
     return Policy(
         name,
         "tpe",
-        args,
+        sampler_args,
         pruner,
         pruner_args or {},
         overheads=POOL_COMPILE_ONCE,
         promotion=promotion,
         description=description,
+        search="phase1",
     )
 
 
@@ -205,6 +232,26 @@ POLICIES: dict[str, Policy] = {
             "a bound, not a tool: diffexp_asha_promotion_r3 whose resumed trials pay no "
             "start-up or compile",
             promotion=Promotion(eta=3, min_epochs=3, free_resume=True),
+        ),
+        Policy(
+            "diffexp_gp_median",
+            "gp",
+            {},
+            "median",
+            overheads=POOL_COMPILE_ONCE,
+            search="phase1",  # its start-up (5); GP has no constant liar
+            description="async, Optuna's GP sampler (Bayesian optimisation; needs PyTorch, "
+            "`make install-gp`) with phase 1's start-up, median pruner",
+        ),
+        Policy(
+            "diffexp_gp_unpruned",
+            "gp",
+            {},
+            "none",
+            overheads=POOL_COMPILE_ONCE,
+            search="phase1",
+            description="diffexp_gp_median without pruning: the GP learns from complete "
+            "trials only, so a pruned trial teaches it nothing",
         ),
         Policy(
             "diffexp_qmc_median",

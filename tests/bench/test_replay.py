@@ -268,3 +268,53 @@ def test_a_replay_is_repeatable_under_hyperband():
     assert [(s.state, s.epochs_run) for s in runs[0].spans] == [
         (s.state, s.epochs_run) for s in runs[1].spans
     ]
+
+
+def test_no_policy_reaches_the_bar_before_the_fastest_possible_time():
+    """The bound: a fresh worker (10 s) whose first trial is the quickest configuration that
+    completes within the bar: start-up 2 s, compile 0.5 s and its epochs."""
+    from benchmarks import replay_bench
+    from benchmarks.quality import time_to_quality
+
+    # only "slow" (best 0.2) meets a 1 % bar: 10 + 2 + 0.5 + 9
+    assert replay_bench.fastest_possible_seconds(FAST_SLOW, 0.202) == 21.5
+    # both meet 0.3; "fast" completes first: 10 + 2 + 0.5 + 3
+    assert replay_bench.fastest_possible_seconds(FAST_SLOW, 0.3) == 15.5
+    assert replay_bench.fastest_possible_seconds(FAST_SLOW, 0.1) == math.inf
+    diverged = _table([_curve({"x": "fast"}, losses=(0.1, math.nan, 0.3))])
+    assert replay_bench.fastest_possible_seconds(diverged, 0.3) == math.inf  # it fails
+    for sampler in (optuna.samplers.RandomSampler(seed=3), optuna.samplers.TPESampler(seed=3)):
+        run = replay(FAST_SLOW, sampler, optuna.pruners.NopPruner(), SPEED, 2, 6)
+        assert time_to_quality(run.timeline, 0.3) >= 15.5
+
+
+def test_a_target_no_policy_can_meet_says_so():
+    from benchmarks import replay_bench
+
+    summary = {
+        2: {"threads_recipe": {"default_speedup": 1.2, "median_time_to_quality": 30.0}},
+        64: {"official_batches": {"default_speedup": 1.0, "median_time_to_quality": 15.0}},
+    }
+    verdicts = replay_bench.targets(summary, fastest=12.0)
+    two, many = verdicts["vs_best_peer_at_2_workers"], verdicts["vs_official_batches_at_64_workers"]
+    assert (two["ceiling"], two["reachable"]) == (2.5, True)
+    assert (many["ceiling"], many["reachable"]) == (1.25, False)
+    grid = {"bar": 0.3, "fastest_possible_seconds": 12.0, "by_workers": {}}
+    meta = {"table": "t", "n_curves": 2, "profile": "p", "plan": ["x"]}
+    text = replay_bench.markdown(meta, grid, {}, verdicts)
+    assert "No policy can reach the bar before 12.0 s" in text
+    assert "1.25x, so no policy can meet it on this table" in text
+    assert "most any policy could reach is 2.50x\n" in text
+
+
+def test_a_plan_leaves_out_or_refuses_a_policy_whose_sampler_cannot_run(monkeypatch):
+    from benchmarks import replay_bench
+    from diffexp.tuning import sampler_dependencies
+
+    monkeypatch.setattr(sampler_dependencies.importlib.util, "find_spec", lambda name: None)
+    step = replay_bench.parse_plan("2:all:5:1")
+    assert "diffexp_gp_median" not in step.policies and "diffexp_median" in step.policies
+    with pytest.raises(ConfigError, match="diffexp_gp_median needs torch, scipy.*install-gp"):
+        replay_bench.parse_plan("2:diffexp_median,diffexp_gp_median:5:1")
+    monkeypatch.setattr(sampler_dependencies.importlib.util, "find_spec", lambda name: object())
+    assert "diffexp_gp_median" in replay_bench.parse_plan("2:all:5:1").policies
