@@ -104,7 +104,9 @@ def ratio_of_medians(slower: list[float], faster: list[float]) -> float:
 
 
 def bootstrap_interval(slower: list[float], faster: list[float], seed: int = 0) -> list[float]:
-    """95 % interval of `ratio_of_medians`, resampling each side's seeds with replacement."""
+    """95 % interval of `ratio_of_medians`, resampling each side's seeds with replacement;
+    nan when the ratio is undefined (both medians "never") in half the resamples or more: an
+    interval from the few that are defined would claim a precision the seeds do not have."""
     rng = np.random.default_rng(seed)
     a, b = np.array(slower), np.array(faster)
     draws = []
@@ -113,6 +115,8 @@ def bootstrap_interval(slower: list[float], faster: list[float], seed: int = 0) 
         rb = float(np.median(rng.choice(b, len(b))))
         draws.append(math.inf if (math.isinf(ra) and not math.isinf(rb)) else ra / rb)
     finite = [d for d in draws if not math.isnan(d)]
+    if len(finite) < len(draws) / 2:
+        return [math.nan, math.nan]
     # "nearest": no interpolation, so an interval reaching "never" stays inf instead of nan
     low, high = np.percentile(finite, [2.5, 97.5], method="nearest") if finite else (math.nan,) * 2
     return [float(low), float(high)]
@@ -302,9 +306,12 @@ def markdown(meta: dict, grid: dict, summary: dict, verdicts: dict) -> str:
             n_trials = grid["by_workers"][workers]["n_trials"][name]
             speedup = row.get("default_speedup")
             interval = row.get("default_speedup_95", [math.nan, math.nan])
-            cell = (
-                "—" if speedup is None else f"{speedup:.2f} ({interval[0]:.2f}–{interval[1]:.2f})"
-            )
+            if speedup is None:
+                cell = "—"
+            elif math.isnan(speedup):
+                cell = "undefined (neither reached the bar in most seeds)"
+            else:
+                cell = f"{speedup:.2f} ({interval[0]:.2f}–{interval[1]:.2f})"
             lines.append(
                 f"| {workers} | {name} | {n_trials} | {row['median_time_to_quality']:.0f} | "
                 f"{row['reached']}/{row['seeds']} | {row['pruned_share']:.2f} | {cell} | "

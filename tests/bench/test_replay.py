@@ -225,6 +225,14 @@ def test_speed_up_targets_and_the_plan_grammar():
     assert 3.0 <= low <= 4.0 <= high <= 5.0
     # a peer that mostly never gets there: the interval reaches inf, never nan
     assert replay_bench.bootstrap_interval([math.inf, math.inf, 9.0], [3.0] * 3)[1] == math.inf
+    # both mostly never: the few resamples with a defined ratio give no interval (was [0, 0],
+    # which listed the peer as faster than the default beyond the noise)
+    rarely = replay_bench.bootstrap_interval([math.inf] * 6 + [1.0] * 4, [math.inf] * 10)
+    assert all(math.isnan(x) for x in rarely)
+    summary_never = {
+        1: {"sequential_random": {"default_speedup": math.nan, "default_speedup_95": rarely}}
+    }
+    assert replay_bench.beats_default(summary_never) == []
     summary = {
         2: {
             "sequential_random": {"default_speedup": 2.0},
