@@ -308,7 +308,7 @@ def check_multirun(overrides: list[str], config_name: str, validate: Validate) -
     fixed, swept = split_overrides(overrides)
     cfg = compose_validated(fixed, config_name, True, _skip)
     check_max_failure_rate(OmegaConf.select(cfg, "hydra.sweeper.max_failure_rate"))
-    check_sampler_dependencies(OmegaConf.select(cfg, "hydra.sweeper.sampler") or {})
+    check_sampler_dependencies(OmegaConf.select(cfg, "hydra.sweeper.sampler"))
     params = search_params(cfg, fixed, swept)
     job = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
     plain = {_name(o) for o in params if _is_plain_key(cfg, job, o)}

@@ -28,10 +28,11 @@ def missing_modules(target: str) -> list[str]:
     return [name for name in modules if importlib.util.find_spec(name) is None]
 
 
-def check_sampler_dependencies(sampler: Mapping[str, Any] | Any) -> None:
+def check_sampler_dependencies(sampler: Mapping[str, Any] | None) -> None:
     """ConfigError naming the missing packages of the sampler config `sampler` (a node with a
-    `_target_`), so a sweep does not fail after its start-up trials."""
-    target = str(sampler.get("_target_", "")) if hasattr(sampler, "get") else ""
+    `_target_`; None: no sampler configured), so a sweep does not fail after its start-up
+    trials."""
+    target = str((sampler or {}).get("_target_", ""))
     missing = missing_modules(target)
     if missing:
         option, _, install = _NEEDS[target]
