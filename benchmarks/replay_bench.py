@@ -157,7 +157,7 @@ def parse_plan(text: str) -> PlanStep:
         if missing := POLICIES[name].missing_modules():
             raise ConfigError(
                 f"--plan {text!r}: policy {name} needs {', '.join(missing)}, which is not "
-                "installed: run `make install-gp`"
+                f"installed: run `{POLICIES[name].install_hint()}`"
             )
     return step
 

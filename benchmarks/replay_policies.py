@@ -78,6 +78,12 @@ class Policy:
 
         return missing_modules(self._sampler_config()._target_)
 
+    def install_hint(self) -> str:
+        """The command that installs what `missing_modules` lists."""
+        from diffexp.tuning.sampler_dependencies import install_hint
+
+        return install_hint(self._sampler_config()._target_)
+
     def _sampler_config(self) -> type:
         from hydra_plugins.hydra_optuna_sweeper import config
 

@@ -28,6 +28,12 @@ def missing_modules(target: str) -> list[str]:
     return [name for name in modules if importlib.util.find_spec(name) is None]
 
 
+def install_hint(target: str) -> str:
+    """How to install what sampler class `target` needs (a command), or "" if it needs
+    nothing optional."""
+    return _NEEDS.get(target, ("", (), ""))[2]
+
+
 def check_sampler_dependencies(sampler: Mapping[str, Any] | None) -> None:
     """ConfigError naming the missing packages of the sampler config `sampler` (a node with a
     `_target_`; None: no sampler configured), so a sweep does not fail after its start-up
@@ -35,9 +41,9 @@ def check_sampler_dependencies(sampler: Mapping[str, Any] | None) -> None:
     target = str((sampler or {}).get("_target_", ""))
     missing = missing_modules(target)
     if missing:
-        option, _, install = _NEEDS[target]
+        option = _NEEDS[target][0]
         raise ConfigError(
             f"hydra/sweeper/sampler={option} ({target}) needs {', '.join(missing)}, which is "
-            f"not installed: run `{install}`, or pick another sampler "
+            f"not installed: run `{install_hint(target)}`, or pick another sampler "
             "(tpe, random, qmc)"
         )
