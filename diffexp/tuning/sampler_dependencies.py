@@ -10,28 +10,36 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from diffexp.errors import ConfigError
 
-# sampler class (`_target_`) -> (the `hydra/sweeper/sampler=` option, modules, how to install)
-_NEEDS: dict[str, tuple[str, tuple[str, ...], str]] = {
-    "optuna.samplers.GPSampler": ("gp", ("torch", "scipy"), "make install-gp"),
-    "optuna.samplers.CmaEsSampler": ("cmaes", ("cmaes",), "pip install cmaes"),
+
+class _Needs(NamedTuple):
+    option: str  # the `hydra/sweeper/sampler=` option
+    modules: tuple[str, ...]
+    install: str  # the command that installs them
+
+
+_NOTHING = _Needs("", (), "")
+# sampler class (`_target_`) -> what it needs beyond diffexp's own install
+_NEEDS: dict[str, _Needs] = {
+    "optuna.samplers.GPSampler": _Needs("gp", ("torch", "scipy"), "make install-gp"),
+    "optuna.samplers.CmaEsSampler": _Needs("cmaes", ("cmaes",), "pip install cmaes"),
 }
 
 
 def missing_modules(target: str) -> list[str]:
     """The modules sampler class `target` needs that cannot be imported here (without
     importing them: PyTorch alone takes seconds)."""
-    _, modules, _ = _NEEDS.get(target, ("", (), ""))
-    return [name for name in modules if importlib.util.find_spec(name) is None]
+    needs = _NEEDS.get(target, _NOTHING)
+    return [name for name in needs.modules if importlib.util.find_spec(name) is None]
 
 
 def install_hint(target: str) -> str:
     """How to install what sampler class `target` needs (a command), or "" if it needs
     nothing optional."""
-    return _NEEDS.get(target, ("", (), ""))[2]
+    return _NEEDS.get(target, _NOTHING).install
 
 
 def check_sampler_dependencies(sampler: Mapping[str, Any] | None) -> None:
@@ -41,9 +49,8 @@ def check_sampler_dependencies(sampler: Mapping[str, Any] | None) -> None:
     target = str((sampler or {}).get("_target_", ""))
     missing = missing_modules(target)
     if missing:
-        option = _NEEDS[target][0]
         raise ConfigError(
-            f"hydra/sweeper/sampler={option} ({target}) needs {', '.join(missing)}, which is "
-            f"not installed: run `{install_hint(target)}`, or pick another sampler "
-            "(tpe, random, qmc)"
+            f"hydra/sweeper/sampler={_NEEDS[target].option} ({target}) needs "
+            f"{', '.join(missing)}, which is not installed: run `{install_hint(target)}`, "
+            "or pick another sampler (tpe, random, qmc)"
         )
