@@ -13,7 +13,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .DEFAULT_GOAL := help
 
-.PHONY: help install install-postgres install-gp install-gpu demo test test-fast lint train lr-find phase1 phase1b phase2 phase3 analyze \
+.PHONY: help install install-postgres install-gp install-synetune install-gpu demo test test-fast lint train lr-find phase1 phase1b phase2 phase3 analyze \
         dashboard pmt-selection bench lock clean
 
 help: ## list the targets
@@ -37,6 +37,9 @@ install-postgres: ## install the PostgreSQL driver (extra `postgres`; `make inst
 
 install-gp: install ## add PyTorch for Optuna's GP sampler (hydra/sweeper/sampler=gp; ~5 GB, CUDA build)
 	$(PY) -m pip install -q -c requirements.lock -c requirements-gp.lock -e ".[gp]"
+
+install-synetune: install ## add Syne Tune, the replay bench's ASHA/Hyperband/BOHB peers (~0.6 GB with xgboost)
+	$(PY) -m pip install -q -c requirements.lock -c requirements-synetune.lock -e ".[synetune]"
 
 install-gpu: install ## swap tensorflow-cpu for tensorflow[and-cuda] (same version) in .venv
 	$(PY) -m pip uninstall -q -y tensorflow-cpu

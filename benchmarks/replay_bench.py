@@ -31,6 +31,7 @@ from benchmarks.record_curves import DATA_DIR, search_distributions
 from benchmarks.replay import replay
 from benchmarks.replay_policies import DEFAULT_POLICY, PEER_POLICIES, POLICIES, Policy
 from benchmarks.replay_promotion import replay_promotion
+from benchmarks.replay_syne_tune import replay_syne_tune
 from diffexp.errors import ConfigError, UserError, report_user_error
 
 BOOTSTRAP_SAMPLES = 2000
@@ -45,6 +46,10 @@ def replay_policy(
     table: CurveTable, policy: Policy, distributions: dict, workers: int, n_trials: int, seed: int
 ):
     slots = 1 if policy.sequential else workers
+    if policy.syne_tune is not None:
+        return replay_syne_tune(
+            table, policy.syne_tune, distributions, slots, n_trials, seed, policy.overheads
+        )
     if policy.promotion is not None:
         return replay_promotion(
             table,

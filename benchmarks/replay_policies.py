@@ -18,13 +18,23 @@ from typing import Any
 import optuna
 from omegaconf import OmegaConf
 
+from benchmarks import replay_syne_tune
 from benchmarks.replay import Overheads
 from benchmarks.replay_promotion import Promotion
 from diffexp.config import CONF_DIR
 
 PRUNER_DIR = CONF_DIR / "hydra" / "sweeper" / "pruner"
 DEFAULT_POLICY = "diffexp_median"  # phase 1's defaults: TPE as search=phase1 sets it + median
-PEER_POLICIES = ("sequential_random", "threads_recipe", "official_batches")
+# the other tools a user could run instead: the targets compare the default with the best of
+# them (the Syne Tune ones only where it is installed: `make install-synetune`)
+PEER_POLICIES = (
+    "sequential_random",
+    "threads_recipe",
+    "official_batches",
+    "synetune_asha",
+    "synetune_hyperband",
+    "synetune_bohb",
+)
 SAMPLER_TARGETS = "optuna.samplers.*"  # as the sweeper instantiates its sampler
 WARM_POOL = Overheads(fresh_process_per_trial=False, fresh_process_per_worker=True)
 # diffexp's pool workers also keep one compiled trainer per shape (trainer_cache)
@@ -59,6 +69,9 @@ class Policy:
     # start from the sampler settings of search=<search> (the keys its sampler takes), then
     # sampler_args over them: read when a sampler is made, never at import
     search: str | None = None
+    # a Syne Tune scheduler (replay_syne_tune.SCHEDULERS) that searches instead of an Optuna
+    # sampler and pruner, which are then unused
+    syne_tune: str | None = None
 
     def make_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
         from hydra.utils import instantiate
@@ -73,15 +86,19 @@ class Policy:
         return instantiate(config, _execution_whitelist_=SAMPLER_TARGETS)
 
     def missing_modules(self) -> list[str]:
-        """Optional packages its sampler needs that are not installed (PyTorch for GP)."""
+        """Optional packages it needs that are not installed (PyTorch for GP, Syne Tune)."""
         from diffexp.tuning.sampler_dependencies import missing_modules
 
+        if self.syne_tune is not None:
+            return replay_syne_tune.missing_modules()
         return missing_modules(self._sampler_config()._target_)
 
     def install_hint(self) -> str:
         """The command that installs what `missing_modules` lists."""
         from diffexp.tuning.sampler_dependencies import install_hint
 
+        if self.syne_tune is not None:
+            return replay_syne_tune.INSTALL_HINT
         return install_hint(self._sampler_config()._target_)
 
     def _sampler_config(self) -> type:
@@ -141,6 +158,13 @@ def _diffexp(
         search="phase1",
     )
 
+
+def _syne_tune(name: str, scheduler: str, overheads: Overheads, description: str) -> Policy:
+    return Policy(name, "", overheads=overheads, description=description, syne_tune=scheduler)
+
+
+_SYNE_TUNE_BACKEND = "Syne Tune's local backend, a Python process per trial"
+_IN_POOL = "in diffexp's warm pool (one process per worker, a compile per trial): the policy alone"
 
 POLICIES: dict[str, Policy] = {
     p.name: p
@@ -259,6 +283,27 @@ POLICIES: dict[str, Policy] = {
             description="diffexp_gp_median without pruning: the GP learns from complete "
             "trials only, so a pruned trial teaches it nothing",
         ),
+        _syne_tune(
+            "synetune_asha",
+            "asha",
+            PROCESS_PER_TRIAL,
+            "Syne Tune's ASHA: random search, stopping at 1, 3, 9 epochs (eta 3); "
+            + _SYNE_TUNE_BACKEND,
+        ),
+        _syne_tune(
+            "synetune_hyperband",
+            "hyperband",
+            PROCESS_PER_TRIAL,
+            "Syne Tune's asynchronous Hyperband: ASHA over 3 brackets; " + _SYNE_TUNE_BACKEND,
+        ),
+        _syne_tune(
+            "synetune_bohb",
+            "bohb",
+            PROCESS_PER_TRIAL,
+            "Syne Tune's BOHB: ASHA with a kernel-density (TPE-like) model; " + _SYNE_TUNE_BACKEND,
+        ),
+        _syne_tune("synetune_asha_warm", "asha", WARM_POOL, "synetune_asha " + _IN_POOL),
+        _syne_tune("synetune_bohb_warm", "bohb", WARM_POOL, "synetune_bohb " + _IN_POOL),
         Policy(
             "diffexp_qmc_median",
             "qmc",
