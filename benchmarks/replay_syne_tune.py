@@ -235,7 +235,7 @@ def _spans(frame, table: CurveTable, overheads: Overheads) -> ReplayRun:
     offset = table.fresh_worker_seconds if overheads.fresh_process_per_worker else 0.0
     run = ReplayRun()
     for trial_id, rows in frame.groupby("trial_id", sort=True):
-        config = {k: rows.iloc[0][f"config_{k}"] for k in _config_keys(frame)}
+        config = {k: _plain(rows.iloc[0][f"config_{k}"]) for k in _config_keys(frame)}
         curve = table.nearest(config)
         last_epoch = int(rows[_EPOCH].max())
         end = float(rows[ST_TUNER_TIME].max()) + offset
@@ -256,6 +256,11 @@ def _spans(frame, table: CurveTable, overheads: Overheads) -> ReplayRun:
             )
         )
     return run
+
+
+def _plain(value: Any) -> Any:
+    """A Python number for a NumPy one (pandas hands back np.int64), as Optuna's params are."""
+    return value.item() if hasattr(value, "item") else value
 
 
 def _config_keys(frame) -> list[str]:

@@ -61,6 +61,7 @@ def test_every_scheduler_runs_exactly_the_trial_budget_with_consistent_states(sc
     assert len(run.spans) == 9
     for span in run.spans:
         x = span.params["x"]
+        assert type(x) is str
         if span.state == "COMPLETE":
             assert span.epochs_run == 3 and span.value == min(LOSSES[x])
         else:
