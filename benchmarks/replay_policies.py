@@ -2,7 +2,7 @@
 
 Samplers come from the official sweeper's structured configs (`hydra_optuna_sweeper.config`,
 what `hydra/sweeper/sampler=tpe|random|qmc|gp` selects), diffexp's with the settings
-`search=phase1` selects (`hydra/sweeper/sampler=tpe_async_start5`: constant liar, 5 start-up
+`search=phase1` selects (`hydra/sweeper/sampler=tpe_async_start2`: constant liar, 2 start-up
 trials); pruners from
 `conf/hydra/sweeper/pruner/<name>.yaml` through diffexp's own `build_pruner`. So a policy here
 is what a user gets from the same config.
@@ -210,8 +210,18 @@ POLICIES: dict[str, Policy] = {
             "diffexp_median_tpe10",
             "median",
             "diffexp_median with Optuna's default TPE start-up, 10 (phase 1's default until "
-            "the 200-seed replay chose 5)",
+            "a 200-seed replay chose 5)",
             n_startup_trials=10,
+        ),
+        _diffexp(
+            "diffexp_median_tpe5",
+            "median",
+            "diffexp_median with TPE start-up 5 (phase 1's default until the replays with "
+            "start-up 1-3 chose 2)",
+            n_startup_trials=5,
+        ),
+        _diffexp(
+            "diffexp_median_tpe1", "median", "diffexp_median, TPE start-up 1", n_startup_trials=1
         ),
         _diffexp(
             "diffexp_median_tpe20", "median", "diffexp_median, TPE start-up 20", n_startup_trials=20

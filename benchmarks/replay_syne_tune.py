@@ -32,6 +32,7 @@ import io
 import itertools
 import math
 import tempfile
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -151,7 +152,11 @@ def replay_syne_tune(
             results_update_interval=1e9,
         )
         tuner.tuner_path = Path(folder)  # Syne Tune writes its results there, not in ~
-        with contextlib.redirect_stdout(io.StringIO()):  # its banners and status tables
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            # its banners and status tables; BOHB's kernel densities warn on every fit (a
+            # pandas seeding change, a divide by zero on a one-level category) per trial
+            warnings.filterwarnings("ignore", category=FutureWarning, module="pandas")
+            warnings.filterwarnings("ignore", category=RuntimeWarning, module="statsmodels")
             tuner.run()
     return _spans(callback.dataframe(), table, overheads)
 

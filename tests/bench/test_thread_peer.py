@@ -37,5 +37,5 @@ def test_the_replay_default_and_the_thread_peer_sample_as_make_phase1_does():
     replayed = POLICIES[DEFAULT_POLICY].make_sampler(7)
     threads = optuna.samplers.TPESampler(seed=7, **search_sampler_args("phase1"))
     for sampler in (replayed, threads):
-        assert sampler._n_startup_trials == swept._n_startup_trials == 5
+        assert sampler._n_startup_trials == swept._n_startup_trials == 2
         assert sampler._constant_liar is swept._constant_liar is True

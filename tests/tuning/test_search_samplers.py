@@ -17,7 +17,7 @@ def test_phase1_and_phase1b_run_tpe_with_the_constant_liar():
     phase1, phase1b = _sampler("search=phase1"), _sampler("search=phase1b")
     assert phase1["_target_"] == phase1b["_target_"] == "optuna.samplers.TPESampler"
     assert phase1["constant_liar"] is phase1b["constant_liar"] is True
-    assert (phase1["n_startup_trials"], phase1b["n_startup_trials"]) == (5, 10)
+    assert (phase1["n_startup_trials"], phase1b["n_startup_trials"]) == (2, 10)
     assert phase1["seed"] == 11
 
 
