@@ -9,7 +9,7 @@ ship, not rewritten; only the table is adapted:
 - the search space is translated from the Optuna distributions the sweeper asks with
   (`syne_tune_space`), so both libraries search the same space;
 - a proposal is answered by the same recorded curve `CurveTable.nearest` gives an Optuna
-  proposal (`CurveTableBlackbox`);
+  proposal (`CurveTableBackend.config_objectives`);
 - a trial's elapsed time at each epoch is the table's epoch seconds plus the overheads its
   `Overheads` say it pays before the first epoch (start-up and compile; a fresh Python process
   per trial, as Syne Tune's own local backend starts one; or a warm worker's process start
@@ -17,8 +17,9 @@ ship, not rewritten; only the table is adapted:
 
 The result is a `ReplayRun` like Optuna's replay, so the bench's time to quality, bands and
 ratios treat both alike. A trial that reported every epoch is COMPLETE with its best
-validation loss (the training objective); one the scheduler stopped earlier is PRUNED.
-Syne Tune's simulated scheduling delays are set to 0: the Optuna replay models none either.
+validation loss (the training objective); one the scheduler stopped earlier is PRUNED; one
+whose curve diverged or ended in an error is FAIL. Syne Tune's simulated scheduling delays
+are set to 0: the Optuna replay models none either.
 
 Needs `make install-synetune` (the extra `synetune`); `missing_modules()` says whether it is
 installed.
