@@ -19,7 +19,9 @@ The result is a `ReplayRun` like Optuna's replay, so the bench's time to quality
 ratios treat both alike. A trial that reported every epoch is COMPLETE with its best
 validation loss (the training objective); one the scheduler stopped earlier is PRUNED; one
 whose curve diverged or ended in an error is FAIL. Syne Tune's simulated scheduling delays
-are set to 0: the Optuna replay models none either.
+are set to 0 and the real time its scheduler computes is not added to its clock: the Optuna
+replay counts neither, and a replay is then the same on any machine; with NumPy's global
+generator seeded per run (`_numpy_seeded`), it is the same for the same seed.
 
 Needs `make install-synetune` (the extra `synetune`); `missing_modules()` says whether it is
 installed.
@@ -34,10 +36,11 @@ import itertools
 import math
 import tempfile
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 
 from benchmarks.curve_table import Curve, CurveTable
@@ -153,13 +156,30 @@ def replay_syne_tune(
             results_update_interval=1e9,
         )
         tuner.tuner_path = Path(folder)  # Syne Tune writes its results there, not in ~
-        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        with (
+            contextlib.redirect_stdout(io.StringIO()),
+            warnings.catch_warnings(),
+            _numpy_seeded(seed),
+        ):
             # its banners and status tables; BOHB's kernel densities warn on every fit (a
             # pandas seeding change, a divide by zero on a one-level category) per trial
             warnings.filterwarnings("ignore", category=FutureWarning, module="pandas")
             warnings.filterwarnings("ignore", category=RuntimeWarning, module="statsmodels")
             tuner.run()
     return _spans(callback.dataframe(), table, overheads)
+
+
+@contextlib.contextmanager
+def _numpy_seeded(seed: int) -> Iterator[None]:
+    """NumPy's global generator seeded with `seed`, restored afterwards. Syne Tune 0.16's
+    searchers keep their `random_seed` but draw configurations from the global generator
+    (`Domain.sample()` without a random state), so only this makes a replay repeatable."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
 
 
 def _limit_trials(scheduler, n_trials: int):
@@ -223,6 +243,12 @@ def _table_backend(table: CurveTable, space: dict, overheads: Overheads):
                 {_METRIC: _reported(curve.val_loss[i]), _ELAPSED: seconds, _EPOCH: i + 1}
                 for i, seconds in enumerate(elapsed_at_epochs(curve, overheads, table))
             ]
+
+        def _advance_by_outside_time(self) -> None:
+            """Syne Tune advances its clock by the real time its scheduler computed between
+            backend calls; the Optuna replay counts no sampler time, and real time would make
+            a replay depend on the machine's load. Here the clock moves only by the simulated
+            trials and the tuner's steps, so a replay is the same on any machine."""
 
     return CurveTableBackend(
         CurveTableBlackbox(),
