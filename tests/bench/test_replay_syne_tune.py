@@ -17,7 +17,10 @@ from benchmarks.replay import Overheads
 from benchmarks.replay_bench import parse_plan
 from diffexp.errors import ConfigError
 
-pytest.importorskip("syne_tune", reason="Syne Tune is not installed: `make install-synetune`")
+pytestmark = pytest.mark.skipif(
+    bool(replay_syne_tune.missing_modules()),
+    reason="Syne Tune is not installed: `make install-synetune`",
+)
 
 FRESH = 10.0
 STARTUP, COMPILE = 2.0, 0.5

@@ -20,7 +20,9 @@ def _ci_copy(folder):
     (folder / ".ci" / "postgres" / "install.sh").write_text(
         "echo 'E: Unable to locate package postgresql' >&2\nexit 100\n"
     )
-    (folder / "Makefile").write_text("test:\n\t@echo tests ran\nlint:\n\t@echo lint ran\n")
+    (folder / "Makefile").write_text(
+        "install-synetune:\n\t@echo synetune\ntest:\n\t@echo tests ran\nlint:\n\t@echo lint ran\n"
+    )
 
 
 @pytest.mark.parametrize("ci", ["true", None])

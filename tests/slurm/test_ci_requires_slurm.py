@@ -21,7 +21,9 @@ def ci_copy(tmp_path):
         "echo 'E: Unable to locate package slurm-wlm' >&2\nexit 100\n"
     )
     (tmp_path / ".ci" / "postgres" / "install.sh").write_text("exit 0\n")
-    (tmp_path / "Makefile").write_text("test:\n\t@echo tests ran\nlint:\n\t@echo lint ran\n")
+    (tmp_path / "Makefile").write_text(
+        "install-synetune:\n\t@echo synetune\ntest:\n\t@echo tests ran\nlint:\n\t@echo lint ran\n"
+    )
     return tmp_path
 
 
