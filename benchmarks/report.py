@@ -69,6 +69,12 @@ def _median_range(fig: dict | None, digits: int = 0) -> str:
     )
 
 
+PEER_SAMPLER_TEXT = {
+    "shipped": "each tool's own TPE defaults (10 random start-up trials); diffexp: phase 1's",
+    "shared": "phase 1's TPE settings, as diffexp's (only how trials run differs)",
+}
+
+
 def peer_table(results: dict) -> list[str]:
     """One row per tuning peer: time to the quality bar, best value at the common budget,
     trials finished, idle slot share; medians over seeds with their range."""
@@ -77,9 +83,15 @@ def peer_table(results: dict) -> list[str]:
     if not peers or "error" in tuning:
         return []
     figures, seeds = tuning["figures"], len(tuning["details"]["runs"])
+    samplers = tuning["details"].get("peer_samplers")
     lines = [
         "## Tuning peers",
         "",
+        *(
+            [f"The other peers' samplers: {PEER_SAMPLER_TEXT.get(samplers, samplers)}.", ""]
+            if samplers
+            else []
+        ),
         "| peer | time to quality (s) | reached in seeds | best at budget | trials finished "
         "| idle slot share | wall (s) |",
         "|---|---:|---:|---:|---:|---:|---:|",

@@ -1,12 +1,13 @@
 """`python -m benchmarks.thread_peer --storage URL --study-name NAME --sweep-dir DIR
---n-trials N --n-jobs J [training overrides ...]`: the original note's own parallel recipe, as
-a peer in the tuning benchmark. One process imports TensorFlow once and runs
-`study.optimize(objective, n_jobs=J)`: Optuna's threads share the process (and its
-TensorFlow thread pools), each trial trains in-process and reports every epoch to Optuna's
-median pruner. It searches phase 1's space (`conf/search/phase1.yaml`) with phase 1's sampler
-(TPE, seeded by `seed`, with that file's settings) and pruner
-(`conf/hydra/sweeper/pruner/median.yaml`), so the only difference from diffexp's sweep is how
-trials are run, not what is searched.
+--n-trials N --n-jobs J [--sampler shipped|shared] [training overrides ...]`: the original
+note's own parallel recipe, as a peer in the tuning benchmark. One process imports TensorFlow
+once and runs `study.optimize(objective, n_jobs=J)`: Optuna's threads share the process (and
+its TensorFlow thread pools), each trial trains in-process and reports every epoch to the
+note's median pruner (`conf/hydra/sweeper/pruner/median.yaml`: 5 start-up trials, 3 warm-up
+epochs). It searches phase 1's space (`conf/search/phase1.yaml`) with TPE seeded by `seed`:
+Optuna's defaults, as the recipe creates its study (`--sampler shipped`), or phase 1's
+settings (`--sampler shared`), which leaves how trials are run the only difference from
+diffexp's sweep.
 
 Why a module of its own rather than a Hydra sweeper: this is what a user writes without
 Hydra, a plain Optuna script; the benchmark runs it in a subprocess, like the other peers, so
@@ -28,6 +29,7 @@ from diffexp.config import CONF_DIR, compose_checked
 
 PHASE1_SEARCH = ("hydra/sweeper=optuna", "search=phase1")
 PRUNER_CONFIG = CONF_DIR / "hydra" / "sweeper" / "pruner" / "median.yaml"
+SAMPLER_MODES = ("shipped", "shared")  # Optuna's default TPE, or phase 1's settings
 _COMPOSE_LOCK = threading.Lock()  # Hydra's compose API keeps global state: one thread at a time
 _PLOT_LOCK = threading.Lock()  # matplotlib's mathtext parser is shared and not thread-safe
 
@@ -100,19 +102,36 @@ def serialize_curve_plots() -> None:
     records.plot_training_curves = locked
 
 
+def build_sampler(mode: str, seed: int):
+    """The recipe's TPE: Optuna's defaults (`shipped`) or phase 1's settings (`shared`)."""
+    import optuna
+
+    from benchmarks.replay_policies import search_sampler_args
+
+    if mode not in SAMPLER_MODES:
+        raise ValueError(f"the sampler must be one of {SAMPLER_MODES}, not {mode!r}")
+    settings = search_sampler_args("phase1") if mode == "shared" else {}
+    return optuna.samplers.TPESampler(seed=seed, **settings)
+
+
 def run_study(
-    storage: str, study_name: str, sweep_dir: Path, n_trials: int, n_jobs: int, overrides: list[str]
+    storage: str,
+    study_name: str,
+    sweep_dir: Path,
+    n_trials: int,
+    n_jobs: int,
+    overrides: list[str],
+    sampler_mode: str = "shipped",
 ) -> None:
     import optuna
     from omegaconf import OmegaConf
 
-    from benchmarks.replay_policies import search_sampler_args
     from diffexp.tuning.pruners import build_pruner
 
     cfg = compose_checked(overrides)
     runtime.configure_threads(cfg.runtime.threads)
     serialize_curve_plots()
-    sampler = optuna.samplers.TPESampler(seed=int(cfg.seed), **search_sampler_args("phase1"))
+    sampler = build_sampler(sampler_mode, int(cfg.seed))
     pruner = build_pruner(OmegaConf.to_container(OmegaConf.load(PRUNER_CONFIG)))
     study = optuna.create_study(
         storage=storage, study_name=study_name, sampler=sampler, pruner=pruner, direction="minimize"
@@ -127,11 +146,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sweep-dir", required=True, type=Path)
     parser.add_argument("--n-trials", required=True, type=int)
     parser.add_argument("--n-jobs", required=True, type=int)
+    parser.add_argument(
+        "--sampler",
+        choices=SAMPLER_MODES,
+        default="shipped",
+        help="Optuna's default TPE (shipped) or phase 1's TPE settings (shared)",
+    )
     parser.add_argument("overrides", nargs="*", help="training config overrides, e.g. seed=3")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     run_study(
-        args.storage, args.study_name, args.sweep_dir, args.n_trials, args.n_jobs, args.overrides
+        args.storage,
+        args.study_name,
+        args.sweep_dir,
+        args.n_trials,
+        args.n_jobs,
+        args.overrides,
+        args.sampler,
     )
     return 0
 

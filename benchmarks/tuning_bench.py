@@ -12,6 +12,14 @@ storages (trial start/end times) and the subprocess wall time, and time to quali
 (`benchmarks.quality`) from when each completed trial was told to the storage. Called by
 `make bench`. The batched run gets the same DIFFEXP_THREADS as diffexp's trials, so the ratio
 measures batching and pruning, not thread oversubscription.
+
+What the three other peers search with (`PEER_SAMPLERS`): `shipped` (the bench's default) gives
+each its tool's own TPE settings, with Optuna's 10 random start-up trials (the official
+sweeper's `tpe` option; `TPESampler()` in the threads recipe), as a user of that tool runs it;
+diffexp keeps phase 1's (2 start-up trials, constant liar), chosen by replaying recorded
+curves. `shared` gives all four phase 1's
+settings, so the ratio measures only how each runs trials. The search space, pruner (the
+note's median pruner for threads and diffexp) and budget are the same either way.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ from benchmarks import quality, stats
 from benchmarks.context import BenchContext
 from benchmarks.epochs import share_outside_epochs
 from benchmarks.quality_plot import PLOT_FILE, plot_time_to_quality
+from benchmarks.thread_peer import SAMPLER_MODES as PEER_SAMPLERS
 from diffexp.names import RUN_CONFIG_FILE
 from diffexp.runtime import THREADS_ENV, available_cores
 from diffexp.training.records import read_metrics
@@ -41,6 +50,7 @@ MODES = ("sequential", "batched", "diffexp")  # the three Hydra sweeps of compar
 PEERS = ("sequential", "threads", "batched", "diffexp")  # what the section compares
 DIFFEXP_TRAIN = [sys.executable, "-m", "diffexp.train", "search=phase1"]
 THREAD_PEER = [sys.executable, "-m", "benchmarks.thread_peer"]
+OPTUNA_DEFAULT_SAMPLER = "hydra/sweeper/sampler=tpe"  # the official sweeper's TPE option
 
 
 def compare_sweeps(
@@ -53,6 +63,7 @@ def compare_sweeps(
     timeout_s: float = 7200,
     launcher: str | Mapping[str, str] = "submitit_local",
     profile: str = "smoke",
+    peer_samplers: str = "shipped",
 ) -> dict[str, Any]:
     """Run the three sweeps and return {mode: figures} plus the ratios against sequential.
 
@@ -62,7 +73,8 @@ def compare_sweeps(
     {mode: launcher} gives each mode its own, e.g. each as its users would run it (sequential
     in-process with `basic`, the official sweeper's batches as `submitit_local` processes).
     `profile` sizes the trials of diffexp's own train command (conf/profile/); a given
-    `command` is used as it is.
+    `command` is used as it is. `peer_samplers` (`PEER_SAMPLERS`): what sequential and batched
+    search with, their tool's defaults (`shipped`) or diffexp's (`shared`).
     """
     launchers = {mode: launcher for mode in MODES} if isinstance(launcher, str) else dict(launcher)
     workdir = Path(workdir).resolve()
@@ -74,6 +86,7 @@ def compare_sweeps(
             mode,
             base
             + [f"hydra/launcher={launchers[mode]}"]
+            + peer_sampler_overrides(mode, peer_samplers)
             + (list(pruner_overrides) if mode == "diffexp" else []),
             workdir,
             slots,
@@ -87,12 +100,24 @@ def compare_sweeps(
         "n_jobs": slots,
         "launchers": launchers,
         "cores": available_cores(),
+        "peer_samplers": peer_samplers,
         **figures,
         "speedup_batched_vs_sequential": sequential / figures["batched"]["wall_seconds"],
         "speedup_diffexp_vs_sequential": sequential / figures["diffexp"]["wall_seconds"],
         "speedup_diffexp_vs_batched": figures["batched"]["wall_seconds"]
         / figures["diffexp"]["wall_seconds"],
     }
+
+
+def peer_sampler_overrides(mode: str, peer_samplers: str) -> list[str]:
+    """Overrides that give a Hydra peer its sampler: the official sweeper's `tpe` option
+    (Optuna's 10 start-up trials) for the peers other than diffexp when `shipped`, none (the
+    search file's) otherwise."""
+    if peer_samplers not in PEER_SAMPLERS:
+        raise ValueError(f"peer_samplers must be one of {PEER_SAMPLERS}, not {peer_samplers!r}")
+    if peer_samplers == "shipped" and mode != "diffexp":
+        return [OPTUNA_DEFAULT_SAMPLER]
+    return []
 
 
 def _mode_overrides(mode: str, slots: int) -> list[str]:
@@ -153,10 +178,11 @@ def run_thread_peer(
     n_jobs: int,
     train_overrides: list[str],
     timeout_s: float = 7200,
+    peer_samplers: str = "shipped",
 ) -> dict[str, Any]:
     """The note's recipe (`benchmarks.thread_peer`) on the same study budget; its idle slot
     share comes from the storage's trial start and completion times, which are exact for an
-    in-process study (no batch is told late)."""
+    in-process study (no batch is told late). `peer_samplers` as in `compare_sweeps`."""
     workdir = Path(workdir).resolve()
     storage = f"sqlite:///{workdir / 'threads.db'}"
     command = [
@@ -166,6 +192,7 @@ def run_thread_peer(
         f"--sweep-dir={workdir / 'threads_sweep'}",
         f"--n-trials={n_trials}",
         f"--n-jobs={n_jobs}",
+        f"--sampler={peer_samplers}",
         *train_overrides,
     ]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
@@ -251,12 +278,14 @@ def run(ctx: BenchContext) -> dict:
             extra_overrides=overrides,
             launcher=dict(size.tuning_launchers),
             profile=str(size.tuning_profile),
+            peer_samplers=str(size.tuning_peer_samplers),
         )
         result["threads"] = run_thread_peer(
             folder,
             int(size.tuning_trials),
             result["n_jobs"],
             [f"profile={size.tuning_profile}", *overrides],
+            peer_samplers=str(size.tuning_peer_samplers),
         )
         result["quality"] = quality.compare_peers({p: result[p] for p in PEERS}, "diffexp")
         result["seed"] = seed
@@ -264,7 +293,12 @@ def run(ctx: BenchContext) -> dict:
     plot = plot_time_to_quality(
         per_seed, PEERS, [r["quality"]["bar"] for r in per_seed], ctx.work_dir / PLOT_FILE
     )
-    details = {"runs": per_seed, "plot": str(plot), "peers": list(PEERS)}
+    details = {
+        "runs": per_seed,
+        "plot": str(plot),
+        "peers": list(PEERS),
+        "peer_samplers": str(size.tuning_peer_samplers),
+    }
     return {"available": True, "figures": summarise(per_seed), "details": details}
 
 

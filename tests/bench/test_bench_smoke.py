@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from omegaconf import OmegaConf
 
 from benchmarks import report
 
@@ -152,6 +153,13 @@ def test_the_peer_comparison_plots_and_tabulates_all_four_peers(smoke):
         best = min(v for peer in tuning["details"]["peers"] for _, v in run[peer]["timeline"])
         assert quality["bar"] == pytest.approx(best * 1.01)
         assert any(t is not None for t in quality["time_to_quality_seconds"].values())
+    # by default the other peers search with their tool's TPE, diffexp with phase 1's
+    assert tuning["details"]["peer_samplers"] == "shipped"
+    seed_dir = folder / "tuning" / f"seed_{tuning['details']['runs'][0]['seed']}"
+    for mode, startup in {"sequential": 10, "batched": 10, "diffexp": 2}.items():
+        hydra_file = next((seed_dir / f"{mode}_sweep").glob("*/.hydra/hydra.yaml"))
+        sampler = OmegaConf.load(hydra_file).hydra.sweeper.sampler
+        assert sampler.n_startup_trials == startup, mode
 
 
 @pytest.mark.slow

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import optuna
+import pytest
 
 from benchmarks import thread_peer
 
@@ -39,3 +40,18 @@ def test_the_replay_default_and_the_thread_peer_sample_as_make_phase1_does():
     for sampler in (replayed, threads):
         assert sampler._n_startup_trials == swept._n_startup_trials == 2
         assert sampler._constant_liar is swept._constant_liar is True
+
+
+def test_shipped_recipe_uses_optunas_default_tpe_and_shared_uses_phase1s():
+    shipped = thread_peer.build_sampler("shipped", 3)
+    shared = thread_peer.build_sampler("shared", 3)
+    default = optuna.samplers.TPESampler()
+    assert shipped._n_startup_trials == default._n_startup_trials == 10
+    assert shipped._multivariate == default._multivariate
+    assert (shared._n_startup_trials, shared._constant_liar, shared._multivariate) == (
+        2,
+        True,
+        False,
+    )
+    with pytest.raises(ValueError, match="shipped"):
+        thread_peer.build_sampler("tuned", 3)

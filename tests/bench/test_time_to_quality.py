@@ -141,11 +141,12 @@ def test_the_report_has_one_peer_row_with_medians_and_ranges():
         "sections": {
             "tuning": {
                 "figures": summarise(runs),
-                "details": {"runs": runs, "peers": list(PEERS)},
+                "details": {"runs": runs, "peers": list(PEERS), "peer_samplers": "shipped"},
             }
         }
     }
     lines = report.peer_table(results)
+    assert any("own TPE defaults (10 random start-up trials)" in line for line in lines)
     rows = [line for line in lines if line.startswith("| ") and "peer |" not in line]
     assert [row.split(" | ")[0] for row in rows] == [f"| {p}" for p in PEERS]
     assert "| diffexp | 14 (12–16) | 3 of 3 | 0.3510 | 4 | 0.10 | 22 (20–24) |" in lines
