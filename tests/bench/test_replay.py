@@ -13,32 +13,15 @@ from benchmarks import curve_table
 from benchmarks.replay import Overheads, replay
 from diffexp.data.errors import DataError
 from diffexp.errors import ConfigError
+from tests.bench.replay_tables import FRESH, table
+from tests.bench.replay_tables import curve as _curve
 
-FRESH = 10.0
 SPEED = {"x": CategoricalDistribution(["fast", "slow"])}
+LR_SPACE = {"lr": "FloatDistribution(high=0.01, log=True, low=1e-05, step=None)"}
 
 
 def _table(curves: list[dict], epochs: int = 3) -> curve_table.CurveTable:
-    return curve_table.from_dict(
-        {
-            "schema_version": 1,
-            "fresh_worker_seconds": FRESH,
-            "epochs": epochs,
-            "space": {"lr": "FloatDistribution(high=0.01, log=True, low=1e-05, step=None)"},
-            "trials": curves,
-        }
-    )
-
-
-def _curve(params, epoch_seconds=(1.0, 1.0, 1.0), losses=(0.5, 0.4, 0.3), **extra) -> dict:
-    return {
-        "params": params,
-        "val_loss": list(losses),
-        "epoch_seconds": list(epoch_seconds),
-        "startup_seconds": 2.0,
-        "compile_seconds": 0.5,
-        **extra,
-    }
+    return table(curves, epochs, LR_SPACE)
 
 
 FAST_SLOW = _table(

@@ -11,8 +11,9 @@ from optuna.distributions import CategoricalDistribution
 from benchmarks import curve_table
 from benchmarks.replay import Overheads, replay
 from diffexp.training import trainer_cache
+from tests.bench.replay_tables import COMPILE, FRESH, STARTUP, curve, table
 
-FRESH, STARTUP, COMPILE, EPOCHS = 10.0, 2.0, 0.5, 3.0  # each of 3 epochs takes 1 s
+EPOCHS = 3.0  # each of the tables' 3 epochs takes 1 s
 POOL = Overheads(compile_once_per_shape=True)
 
 
@@ -33,25 +34,8 @@ class FixedSequence(optuna.samplers.BaseSampler):
 
 
 def _table(shapes: list[str], recorded_shape: bool = False) -> curve_table.CurveTable:
-    return curve_table.from_dict(
-        {
-            "schema_version": 1,
-            "fresh_worker_seconds": FRESH,
-            "epochs": 3,
-            "space": {},
-            "trials": [
-                {
-                    "params": {"x": shape},
-                    "val_loss": [0.5, 0.4, 0.3],
-                    "epoch_seconds": [1.0, 1.0, 1.0],
-                    "startup_seconds": STARTUP,
-                    "compile_seconds": COMPILE,
-                    **({"shape": "one graph"} if recorded_shape else {}),
-                }
-                for shape in shapes
-            ],
-        }
-    )
+    extra = {"shape": "one graph"} if recorded_shape else {}
+    return table([curve({"x": shape}, **extra) for shape in shapes])
 
 
 def _run(sequence: list[str], workers: int = 1, overheads: Overheads = POOL, recorded=False):

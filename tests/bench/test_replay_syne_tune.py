@@ -16,14 +16,13 @@ from benchmarks import curve_table, replay_syne_tune
 from benchmarks.replay import Overheads
 from benchmarks.replay_bench import parse_plan
 from diffexp.errors import ConfigError
+from tests.bench.replay_tables import COMPILE, FRESH, STARTUP, curve, table
 
 pytestmark = pytest.mark.skipif(
     bool(replay_syne_tune.missing_modules()),
     reason="Syne Tune is not installed: `make install-synetune`",
 )
 
-FRESH = 10.0
-STARTUP, COMPILE = 2.0, 0.5
 SPACE = {"x": CategoricalDistribution(["fast", "slow", "bad"])}
 LOSSES = {"fast": (0.5, 0.4, 0.3), "slow": (0.6, 0.2, 0.25), "bad": (0.9, 0.9, 0.9)}
 EPOCH_SECONDS = {"fast": 1.0, "slow": 3.0, "bad": 2.0}
@@ -33,23 +32,7 @@ def _table(curves: dict[str, dict] | None = None) -> curve_table.CurveTable:
     curves = curves or {
         x: {"val_loss": list(LOSSES[x]), "epoch_seconds": [EPOCH_SECONDS[x]] * 3} for x in LOSSES
     }
-    return curve_table.from_dict(
-        {
-            "schema_version": 1,
-            "fresh_worker_seconds": FRESH,
-            "epochs": 3,
-            "space": {},
-            "trials": [
-                {
-                    "params": {"x": x},
-                    "startup_seconds": STARTUP,
-                    "compile_seconds": COMPILE,
-                    **curve,
-                }
-                for x, curve in curves.items()
-            ],
-        }
-    )
+    return table([{**curve({"x": x}), **values} for x, values in curves.items()])
 
 
 def _run(scheduler="asha", workers=1, n_trials=8, overheads=None, table=None, seed=0):
