@@ -310,7 +310,9 @@ POLICIES: dict[str, Policy] = {
             "synetune_bohb",
             "bohb",
             PROCESS_PER_TRIAL,
-            "Syne Tune's BOHB: ASHA with a kernel-density (TPE-like) model; " + _SYNE_TUNE_BACKEND,
+            "Syne Tune's BOHB: ASHA with a kernel-density (TPE-like) model, fitted once the top "
+            "15 % of finished trials outnumber the parameters (27 trials for 3; before that "
+            "it proposes what ASHA does); " + _SYNE_TUNE_BACKEND,
         ),
         _syne_tune("synetune_asha_warm", "asha", WARM_POOL, "synetune_asha " + _IN_POOL),
         _syne_tune("synetune_bohb_warm", "bohb", WARM_POOL, "synetune_bohb " + _IN_POOL),
@@ -321,6 +323,15 @@ POLICIES: dict[str, Policy] = {
             "median",
             overheads=POOL_COMPILE_ONCE,
             description="async, Sobol QMC sampler, median pruner",
+        ),
+        Policy(
+            "diffexp_random_sha",
+            "random",
+            {},
+            "successive_halving",
+            overheads=POOL_COMPILE_ONCE,
+            description="async, random search, successive halving: Syne Tune's ASHA in "
+            "diffexp (hydra/sweeper/sampler=random hydra/sweeper/pruner=successive_halving)",
         ),
     )
 }

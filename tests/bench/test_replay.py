@@ -309,3 +309,18 @@ def test_a_plan_leaves_out_or_refuses_a_policy_whose_sampler_cannot_run(monkeypa
         replay_bench.parse_plan("2:diffexp_median,diffexp_gp_median:5:1")
     monkeypatch.setattr(sampler_dependencies.importlib.util, "find_spec", lambda name: object())
     assert "diffexp_gp_median" in replay_bench.parse_plan("2:all:5:1").policies
+
+
+def test_syne_tunes_asha_has_a_diffexp_twin_random_search_with_successive_halving():
+    """`diffexp_random_sha` is what a user sets in diffexp to search as Syne Tune's ASHA does:
+    random proposals, stopped at rungs; in a replay it stops the slow, worse curve."""
+    from benchmarks import replay_bench
+    from benchmarks.replay_policies import POLICIES
+
+    policy = POLICIES["diffexp_random_sha"]
+    assert isinstance(policy.make_sampler(0), optuna.samplers.RandomSampler)
+    assert isinstance(policy.make_pruner(), optuna.pruners.SuccessiveHalvingPruner)
+    table = _table([_curve({"x": "fast"}), _curve({"x": "slow"}, (3.0, 3.0, 3.0), (0.9, 0.9, 0.9))])
+    run = replay_bench.replay_policy(table, policy, SPEED, 1, 12, seed=0)
+    states = {(s.params["x"], s.state) for s in run.spans}
+    assert ("slow", "PRUNED") in states and ("fast", "COMPLETE") in states
