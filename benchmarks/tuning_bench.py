@@ -17,9 +17,9 @@ What the three other peers search with (`PEER_SAMPLERS`): `shipped` (the bench's
 each its tool's own TPE settings, with Optuna's 10 random start-up trials (the official
 sweeper's `tpe` option; `TPESampler()` in the threads recipe), as a user of that tool runs it;
 diffexp keeps phase 1's (2 start-up trials, constant liar), chosen by replaying recorded
-curves. `shared` gives all four phase 1's
-settings, so the ratio measures only how each runs trials. The search space, pruner (the
-note's median pruner for threads and diffexp) and budget are the same either way.
+curves. `shared` gives all four phase 1's settings, so the ratio measures only how each runs
+trials. The search space, pruner (the note's median pruner for threads and diffexp) and
+budget are the same either way.
 """
 
 from __future__ import annotations

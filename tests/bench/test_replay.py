@@ -312,8 +312,8 @@ def test_a_plan_leaves_out_or_refuses_a_policy_whose_sampler_cannot_run(monkeypa
 
 
 def test_syne_tunes_asha_has_a_diffexp_twin_random_search_with_successive_halving():
-    """`diffexp_random_sha` is what a user sets in diffexp to search as Syne Tune's ASHA does:
-    random proposals, stopped at rungs; in a replay it stops the slow, worse curve."""
+    """`diffexp_random_sha` is diffexp's nearest setting to Syne Tune's ASHA: random
+    proposals, stopped at rungs; in a replay it stops the slow, worse curve."""
     from benchmarks import replay_bench
     from benchmarks.replay_policies import POLICIES
 
