@@ -267,6 +267,7 @@ def run(ctx: BenchContext) -> dict:
     """Each seed runs the four peers in turn (the three Hydra sweeps, then the thread recipe),
     so a burst of load on the shared machine falls on all of them alike, seed after seed."""
     size = ctx.size
+    peer_samplers = str(size.tuning_peer_samplers)
     per_seed = []
     for index in range(int(size.tuning_seeds)):
         seed = ctx.seed + index
@@ -278,14 +279,14 @@ def run(ctx: BenchContext) -> dict:
             extra_overrides=overrides,
             launcher=dict(size.tuning_launchers),
             profile=str(size.tuning_profile),
-            peer_samplers=str(size.tuning_peer_samplers),
+            peer_samplers=peer_samplers,
         )
         result["threads"] = run_thread_peer(
             folder,
             int(size.tuning_trials),
             result["n_jobs"],
             [f"profile={size.tuning_profile}", *overrides],
-            peer_samplers=str(size.tuning_peer_samplers),
+            peer_samplers=peer_samplers,
         )
         result["quality"] = quality.compare_peers({p: result[p] for p in PEERS}, "diffexp")
         result["seed"] = seed
@@ -297,7 +298,7 @@ def run(ctx: BenchContext) -> dict:
         "runs": per_seed,
         "plot": str(plot),
         "peers": list(PEERS),
-        "peer_samplers": str(size.tuning_peer_samplers),
+        "peer_samplers": peer_samplers,
     }
     return {"available": True, "figures": summarise(per_seed), "details": details}
 

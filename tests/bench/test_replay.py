@@ -311,7 +311,7 @@ def test_a_plan_leaves_out_or_refuses_a_policy_whose_sampler_cannot_run(monkeypa
     assert "diffexp_gp_median" in replay_bench.parse_plan("2:all:5:1").policies
 
 
-def test_syne_tunes_asha_has_a_diffexp_twin_random_search_with_successive_halving():
+def test_random_search_with_successive_halving_is_diffexps_nearest_setting_to_asha():
     """`diffexp_random_sha` is diffexp's nearest setting to Syne Tune's ASHA: random
     proposals, stopped at rungs; in a replay it stops the slow, worse curve."""
     from benchmarks import replay_bench
